@@ -11,13 +11,18 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test unit offline-assets verify-assets clean help
+.PHONY: setup test unit offline-assets verify-assets exercises reference grade clean help
 
 help:
 	@echo "make setup           create $(VENV): torch==2.13.0 (CPU wheel) then requirements-dev.txt"
 	@echo "make test            unit tests + nbval of every notebook on the offline backend"
 	@echo "make offline-assets  rebuild data/offline/ (tokenizer, LM, cross-encoder, SAE; deterministic)"
 	@echo "make verify-assets   rebuild into build/offline-check and compare with the committed manifest"
+	@echo "make bench           benchmarks -> build/bench.json and BENCHMARKS.md (under 10 minutes on 2 cores)"
+	@echo "make fullsize        random-init Gemma-2-2b + full-size SAE through the helpers (about 11 GB RAM on CPU)"
+	@echo "make exercises       write the student notebooks notebooks/exercises/ from the instructor notebooks"
+	@echo "make reference       run the instructor notebooks, write data/reference/BACKEND.json (BACKEND=offline|gemma)"
+	@echo "make grade           grade ZIPS='submissions/*.zip' into OUT=grades, J zips at a time (runs student code!)"
 
 setup: $(STAMP)
 
@@ -41,6 +46,27 @@ verify-assets: $(STAMP)
 	rm -rf build/offline-check
 	$(PY) -m helpers.offline.build --out build/offline-check
 	$(PY) -m helpers.assets compare data/offline build/offline-check
+
+exercises: $(STAMP)
+	$(PY) -m helpers.authoring
+
+BACKEND ?= offline
+ZIPS    ?= submissions/*.zip
+OUT     ?= grades
+J       ?= 1
+
+reference: $(STAMP)
+	LAB_BACKEND=$(BACKEND) $(PY) -m helpers.grade --build-reference --backend $(BACKEND)
+
+# Grading executes student code: run it in a throwaway container or VM.
+grade: $(STAMP)
+	$(PY) -m helpers.grade $(ZIPS) --out $(OUT) --backend $(BACKEND) -j $(J)
+
+bench: $(STAMP)
+	LAB_BACKEND=offline $(PY) -m helpers.bench
+
+fullsize: $(STAMP)
+	$(PY) -m helpers.fullsize
 
 clean:
 	rm -rf build .pytest_cache

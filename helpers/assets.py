@@ -46,7 +46,7 @@ def load_manifest(root: Path) -> dict:
 
 
 def manifest_files(manifest: dict) -> dict[str, dict]:
-    """Map relative path -> {size, sha256} from a manifest."""
+    """Map relative path -> {size (or bytes), sha256} from a manifest."""
     files = manifest.get("files")
     if isinstance(files, dict):
         return files
@@ -64,7 +64,8 @@ def verify(root: Path | None = None, subdir: str | None = None) -> None:
         path = root / rel
         if not path.is_file():
             raise AssetError(f"offline asset {path} is missing: {REBUILD_HINT}.")
-        if path.stat().st_size != entry["size"] or sha256_file(path) != entry["sha256"]:
+        size = entry.get("size", entry.get("bytes"))
+        if path.stat().st_size != size or sha256_file(path) != entry["sha256"]:
             raise AssetError(f"offline asset {path} is corrupt (size or sha256 differs from manifest.json): {REBUILD_HINT}.")
 
 

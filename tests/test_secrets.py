@@ -1,13 +1,10 @@
 """No Hugging Face token may ever be committed: scan every file of the repo."""
-import re
 import subprocess
 from pathlib import Path
 
+from helpers.tokenscan import scan_text
 from tests.conftest import REPO_ROOT
 
-# Built from parts so this file itself does not match.
-TOKEN_RE = re.compile("hf" + "_" + r"[A-Za-z0-9]{30,}")
-LOGIN_LITERAL_RE = re.compile(r"login\(\s*token\s*=\s*['\"]")
 SKIP_DIRS = {".git", ".venv", "build", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 
 
@@ -31,9 +28,7 @@ def scan(root: Path) -> list[str]:
             text = path.read_bytes().decode("utf-8", errors="ignore")
         except OSError:
             continue
-        for number, line in enumerate(text.splitlines(), 1):
-            if TOKEN_RE.search(line) or LOGIN_LITERAL_RE.search(line):
-                hits.append(f"{path.relative_to(root)}:{number}")
+        hits += scan_text(text, str(path.relative_to(root)))
     return hits
 
 

@@ -1,0 +1,308 @@
+"""Student notebooks from instructor notebooks: ``python -m helpers.authoring`` (``make exercises``).
+
+Instructor notebooks ``notebooks/NN_topic.ipynb`` mark solution code (otter-grader's conventions):
+
+    # BEGIN SOLUTION             ->   # YOUR CODE HERE
+    probs = logits.softmax(-1)         raise NotImplementedError("exercise 4.1: implement `top_k_filter`")
+    # END SOLUTION
+    k = 2  # SOLUTION            ->   k = ...  # YOUR CODE HERE
+
+Markdown may hide model answers between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``.
+The student version ``notebooks/exercises/NN_topic.ipynb`` gets an Open-in-Colab badge on top
+and a submission cell at the end, loses outputs and execution counts, and keeps only
+well-known metadata, so generating it twice gives the same bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+from helpers.colab import badge_markdown, readme_with_badges
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+EXERCISE_DIR = NOTEBOOK_DIR / "exercises"
+README = REPO_ROOT / "README.md"
+NOTEBOOK_NAME_RE = re.compile(r"^(\d\d)_[a-z0-9_]+$")
+
+BEGIN_RE = re.compile(r"^(\s*)#\s*BEGIN SOLUTION\b.*$")
+END_RE = re.compile(r"^\s*#\s*END SOLUTION\b.*$")
+LINE_RE = re.compile(r"^(?P<code>.*?\S)\s*#\s*SOLUTION\s*$")
+MD_BEGIN_RE = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
+MD_END_RE = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
+EXERCISE_RE = re.compile(r"Exercise\s+(\d+\.\d+)\s*[—–:-]*\s*(.*)")
+YOUR_CODE = "# YOUR CODE HERE"
+MD_STUB = "*Your answer here.*"
+MARKER_WORDS = ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION")
+
+CELL_KEYS = {"tags", "jupyter"}
+BADGE_ID = "open-in-colab"
+SUBMIT_IDS = ("submit-text", "submit-code")
+
+
+class AuthoringError(ValueError):
+    """An instructor notebook's solution markers cannot be turned into a student version."""
+
+
+def exercise_title(cells: list, index: int, fallback: str) -> tuple[str, str]:
+    """``(number, title)`` of the exercise heading in the nearest markdown cell above ``index``."""
+    for cell in reversed(cells[:index]):
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                match = EXERCISE_RE.search(line)
+                if match:
+                    title = re.split(r"\s[(\[]|\s[★☆]", match.group(2))[0]
+                    title = re.sub(r"[*#`]", "", title).strip(" .—–-:_")
+                    return match.group(1), title[:80]
+    return fallback, ""
+
+
+def stub_raise(indent: str, number: str, title: str) -> list[str]:
+    """The two lines that replace a solution block."""
+    what = title or "write your code here"
+    message = f"exercise {number}: {what}".replace("\\", "\\\\").replace('"', '\\"')
+    return [f"{indent}{YOUR_CODE}", f'{indent}raise NotImplementedError("{message}")']
+
+
+def stub_line(line: str) -> str:
+    """``x = value  # SOLUTION`` -> ``x = ...  # YOUR CODE HERE`` (also ``return``, ``+=``, annotations)."""
+    match = LINE_RE.match(line)
+    code = match.group("code") if match else line
+    indent = code[: len(code) - len(code.lstrip())]
+    statement = code.strip()
+    keep = ""
+    try:
+        node = ast.parse(statement).body[0]
+        if isinstance(node, (ast.Assign, ast.AugAssign)) or (isinstance(node, ast.AnnAssign) and node.value is not None):
+            keep = statement[: node.value.col_offset].rstrip() + " "
+        elif isinstance(node, ast.Return):
+            keep = "return "
+    except (SyntaxError, IndexError):
+        assignment = re.match(r"^([^=]*?[^=!<>:+\-*/%&|^@])=(?!=)", statement)
+        keep = assignment.group(1).rstrip() + " = " if assignment else ""
+    return f"{indent}{keep}...  {YOUR_CODE}"
+
+
+def strip_code(source: str, number: str, title: str, where: str) -> str:
+    """Code cell source with every solution region replaced by a stub."""
+    out: list[str] = []
+    block_indent: str | None = None
+    for line in source.splitlines():
+        begin = BEGIN_RE.match(line)
+        if begin:
+            if block_indent is not None:
+                raise AuthoringError(f"{where}: '# BEGIN SOLUTION' inside another solution block: close the first with '# END SOLUTION'.")
+            block_indent = begin.group(1)
+            out += stub_raise(block_indent, number, title)
+        elif END_RE.match(line):
+            if block_indent is None:
+                raise AuthoringError(f"{where}: '# END SOLUTION' without a '# BEGIN SOLUTION' above it.")
+            block_indent = None
+        elif block_indent is None:
+            out.append(stub_line(line) if LINE_RE.match(line) else line)
+    if block_indent is not None:
+        raise AuthoringError(f"{where}: '# BEGIN SOLUTION' is never closed: add '# END SOLUTION'.")
+    return "\n".join(out)
+
+
+def strip_markdown(source: str, where: str) -> str:
+    """Markdown source with every ``<!-- BEGIN SOLUTION -->`` region replaced by a stub line."""
+    out: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        if MD_BEGIN_RE.match(line):
+            if inside:
+                raise AuthoringError(f"{where}: nested <!-- BEGIN SOLUTION --> in markdown.")
+            inside = True
+            out.append(MD_STUB)
+        elif MD_END_RE.match(line):
+            if not inside:
+                raise AuthoringError(f"{where}: <!-- END SOLUTION --> without a BEGIN above it.")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise AuthoringError(f"{where}: <!-- BEGIN SOLUTION --> is never closed.")
+    return "\n".join(out)
+
+
+def has_solution(cell) -> bool:
+    """True if the cell holds any solution marker."""
+    return any(word in cell.source for word in MARKER_WORDS) or "<!-- BEGIN SOLUTION" in cell.source
+
+
+def python_parses(source: str) -> str | None:
+    """None if the cell is valid Python once IPython lines (``!``, ``%``) are blanked, else the error."""
+    lines = [re.sub(r"^(\s*)[!%].*$", r"\1pass", line) for line in source.splitlines()]
+    try:
+        ast.parse("\n".join(lines))
+    except SyntaxError as err:
+        return f"line {err.lineno}: {err.msg}"
+    return None
+
+
+def submission_cells(name: str) -> list:
+    """The markdown + code cells appended to every student notebook for handing in."""
+    text = (
+        "## Hand in\n"
+        "Run the next cell when you finish this notebook. It keeps a copy of the notebook and its "
+        "answers in your submission folder (Google Drive in Colab). With `STUDENT_ID` filled in it also "
+        "builds `STUDENTID_hw3.zip` from every notebook collected so far and downloads it: hand in that zip "
+        "once all notebooks are done. Never put a token in a cell: the zip is refused if one is found."
+    )
+    code = (
+        "# Hand in: collect this notebook and its answers; with STUDENT_ID set, build and download the zip.\n"
+        'STUDENT_ID = ""  # your student id, e.g. "b09901001"\n'
+        "from helpers import submission\n"
+        f'submission.submit("{name}", student_id=STUDENT_ID)'
+    )
+    return [
+        nbformat.v4.new_markdown_cell(text, id=SUBMIT_IDS[0]),
+        nbformat.v4.new_code_cell(code, id=SUBMIT_IDS[1]),
+    ]
+
+
+def clean_metadata(nb) -> None:
+    """Notebook metadata a student version keeps: Python kernel, and a T4 GPU runtime in Colab."""
+    nb.metadata = nbformat.from_dict({
+        "accelerator": "GPU",
+        "colab": {"gpuType": "T4", "provenance": [], "toc_visible": True},
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    })
+
+
+def exercise_numbers(nb, name: str) -> list[str]:
+    """Numbers of the exercises (solution-bearing code cells) of a notebook, in order."""
+    prefix = (NOTEBOOK_NAME_RE.match(name).group(1).lstrip("0") or "0") if NOTEBOOK_NAME_RE.match(name) else "0"
+    numbers: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and has_solution(cell):
+            number = exercise_title(nb.cells, index, f"{prefix}.{len(numbers) + 1}")[0]
+            if number not in numbers:
+                numbers.append(number)
+    return numbers
+
+
+def make_student(nb, name: str, only: set[str] | None = None):
+    """Student version of an instructor notebook (``only``: stub just these exercise numbers)."""
+    if not NOTEBOOK_NAME_RE.match(name):
+        raise AuthoringError(f"notebook name {name!r} must look like '04_sampling' (two digits, underscore, lowercase).")
+    student = copy.deepcopy(nb)
+    prefix = NOTEBOOK_NAME_RE.match(name).group(1).lstrip("0") or "0"
+    count = 0
+    for index, cell in enumerate(student.cells):
+        where = f"{name}.ipynb cell {index + 1}"
+        if cell.cell_type == "code" and has_solution(cell):
+            count += 1
+            number, title = exercise_title(nb.cells, index, f"{prefix}.{count}")
+            if only is None or number in only:
+                stubbed = strip_code(cell.source, number, title, where)
+                if python_parses(cell.source) is None and (error := python_parses(stubbed)):
+                    raise AuthoringError(
+                        f"{where}: the student version is not valid Python ({error}); "
+                        "put multi-line solutions between '# BEGIN SOLUTION' and '# END SOLUTION'."
+                    )
+                cell.source = stubbed
+        elif cell.cell_type == "markdown" and "<!-- BEGIN SOLUTION" in cell.source:
+            cell.source = strip_markdown(cell.source, where)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.setdefault("id", f"cell-{index + 1}")
+        cell.metadata = nbformat.from_dict({k: v for k, v in sorted(cell.metadata.items()) if k in CELL_KEYS})
+    badge = nbformat.v4.new_markdown_cell(badge_markdown(f"notebooks/exercises/{name}.ipynb"), id=BADGE_ID)
+    student.cells.insert(0, badge)
+    if "submission.submit(" not in "".join(c.source for c in nb.cells if c.cell_type == "code"):
+        student.cells += submission_cells(name)
+    clean_metadata(student)
+    student.nbformat, student.nbformat_minor = 4, 5
+    nbformat.validate(student)
+    return student
+
+
+def render(nb) -> str:
+    """Deterministic text of a notebook (nbformat's layout, trailing newline)."""
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def instructor_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The instructor notebooks ``NN_topic.ipynb``, sorted."""
+    return sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb") if NOTEBOOK_NAME_RE.match(p.stem))
+
+
+def student_text(path: Path, only: set[str] | None = None) -> str:
+    """Rendered student version of the instructor notebook at ``path``."""
+    nb = nbformat.read(path, as_version=4)
+    return render(make_student(nb, path.stem, only))
+
+
+def generate(source_dir: Path = NOTEBOOK_DIR, out_dir: Path = EXERCISE_DIR, check: bool = False,
+             readme: Path | None = README) -> list[str]:
+    """Write (or with ``check`` only compare) every student version and the README badges; returns what changed."""
+    changed: list[str] = []
+    expected = {}
+    for path in instructor_notebooks(source_dir):
+        expected[path.name] = student_text(path)
+    for name, text in expected.items():
+        target = Path(out_dir) / name
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            changed.append(name)
+            if not check:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".ipynb.tmp")
+                tmp.write_text(text, encoding="utf-8")
+                tmp.replace(target)
+    if readme is not None and readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        updated = readme_with_badges(text, list(expected))
+        if updated != text:
+            changed.append(f"{readme.name} (badge table)")
+            if not check:
+                readme.write_text(updated, encoding="utf-8")
+    for orphan in sorted(p for p in instructor_notebooks(out_dir) if p.name not in expected):
+        changed.append(f"{orphan.name} (its instructor notebook is gone)")
+        if not check and is_generated(orphan):
+            orphan.unlink()
+    return changed
+
+
+def is_generated(path: Path) -> bool:
+    """True if the notebook was written by this module (its first cell is the Colab badge)."""
+    try:
+        cells = nbformat.read(path, as_version=4).cells
+    except Exception:
+        return False
+    return bool(cells) and cells[0].get("id") == BADGE_ID
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: write notebooks/exercises/ (``--check``: exit 1 if it is stale)."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.authoring", description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=NOTEBOOK_DIR, help="instructor notebooks (default notebooks/)")
+    parser.add_argument("--out", type=Path, default=EXERCISE_DIR, help="student notebooks (default notebooks/exercises/)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student version is stale")
+    parser.add_argument("--readme", type=Path, default=README, help="README whose badge table is refreshed (default README.md)")
+    args = parser.parse_args(argv)
+    try:
+        changed = generate(args.source, args.out, check=args.check, readme=args.readme)
+    except (AuthoringError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.check and changed:
+        print("stale student notebooks (run `make exercises`): " + ", ".join(changed), file=sys.stderr)
+        return 1
+    for name in changed:
+        print(f"updated {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Benchmarks (``make bench``): measured ratios on the offline backend, nbval times, and the T4 estimate.
+
+Writes ``build/bench.json`` and the table in ``BENCHMARKS.md``. Every number is measured in this
+run (median of ``--repeats``) except ``t4_peak_gb_estimate``, which is computed from Gemma-2-2b's
+real config by :mod:`helpers.memory` and labelled as an estimate.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from helpers import attention, backend, generation, memory
+from helpers.assets import REPO_ROOT
+
+PARAPHRASE_PROMPT = (
+    "Generate a paraphrase of the sentence 'Professor Lee is one of the best teachers in the domain of "
+    "machine learning'. Just response with one sentence."
+)
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall seconds of ``fn()`` over ``repeats`` runs."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_sampling(model, tokenizer, repeats: int) -> dict:
+    """20 samples in one batched ``generate`` vs 20 calls (same prompt, top_k=50, 30 new tokens)."""
+    result = generation.time_batched_vs_loop(model, tokenizer, PARAPHRASE_PROMPT, n=20, max_new_tokens=30, repeats=repeats)
+    return {"batched_s": result["batched_s"], "loop_s": result["loop_s"], "sampling_batched_speedup": result["ratio"]}
+
+
+def bench_attention(model, tokenizer, repeats: int, layer: int = 10, new_tokens: int = 20) -> dict:
+    """Forwards and time: one-pass attention rows vs the homework's full forward per generated token."""
+    gen = attention.greedy_generate(model, tokenizer, "Google", max_new_tokens=new_tokens)
+    prompt_ids = gen.input_ids[: gen.prompt_len]
+    loop = attention.homework_attention_loop(model, prompt_ids, new_tokens, layer)
+    one_pass_s = median_time(lambda: attention.generation_attention(
+        model, attention.greedy_generate(model, tokenizer, "Google", max_new_tokens=new_tokens), layer), repeats)
+    loop_s = median_time(lambda: attention.homework_attention_loop(model, prompt_ids, new_tokens, layer), repeats)
+    return {
+        "attention_one_pass_forwards": 1,
+        "attention_homework_forwards": loop.forwards,
+        "attention_forwards_saved": loop.forwards - 1,
+        "attention_one_pass_s": one_pass_s,
+        "attention_homework_loop_s": loop_s,
+        "attention_time_ratio": loop_s / one_pass_s,
+    }
+
+
+def _pytest(args: list[str]) -> tuple[float, int]:
+    """Wall seconds and exit code of one pytest run, offline backend, as ``make test`` runs it."""
+    env = dict(os.environ, LAB_BACKEND="offline", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    start = time.perf_counter()
+    code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    return time.perf_counter() - start, code
+
+
+def bench_tests() -> dict:
+    """Seconds of the unit tests and of nbval per notebook (each its own pytest process, kernel start included)."""
+    notebooks = sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    per_notebook, failures = {}, []
+    unit_s, code = _pytest(["tests"])
+    if code:
+        failures.append("tests")
+    for nb in notebooks:
+        seconds, code = _pytest(["--nbval-lax", "--nbval-current-env", nb])
+        per_notebook[Path(nb).stem] = seconds
+        if code:
+            failures.append(nb)
+    return {"unit_tests_seconds": unit_s, "nbval_seconds": per_notebook,
+            "nbval_seconds_total": sum(per_notebook.values()),
+            "make_test_seconds_sum_of_parts": unit_s + sum(per_notebook.values()), "test_failures": failures}
+
+
+def markdown(results: dict) -> str:
+    """The BENCHMARKS.md text for one run."""
+    env = results["environment"]
+    lines = [
+        "# Benchmarks", "",
+        "Written by `make bench` (`python -m helpers.bench`); numbers from the run described below. "
+        "Ratios are medians of repeated runs in one process; the T4 figure is an *estimate* computed "
+        "from Gemma-2-2b's config (`helpers/memory.py`), not a measurement.", "",
+        f"Machine: {env['machine']}, {env['cpus']} CPU cores, torch {env['torch']}, transformers "
+        f"{env['transformers']}, Python {env['python']}; date {env['date']}; repeats {env['repeats']}.", "",
+        "| measure | value | goal |", "|---|---|---|",
+        f"| sampling_batched_speedup (20 samples, 1 call vs 20 calls, offline, CPU) | {results['sampling_batched_speedup']:.1f}× "
+        f"({results['loop_s']:.2f} s vs {results['batched_s']:.2f} s) | ≥ 8 |",
+        f"| attention_forwards_saved (one pass vs homework loop, 20 tokens) | {results['attention_forwards_saved']} "
+        f"({results['attention_one_pass_forwards']} vs {results['attention_homework_forwards']} full forwards) | |",
+        f"| attention time ratio (homework loop / generate + one pass) | {results['attention_time_ratio']:.1f}× | |",
+    ]
+    if "nbval_seconds" in results:
+        for name, seconds in results["nbval_seconds"].items():
+            lines.append(f"| nbval_seconds {name} | {seconds:.1f} s | |")
+        lines.append(f"| nbval_seconds total | {results['nbval_seconds_total']:.1f} s | |")
+        lines.append(f"| unit tests | {results['unit_tests_seconds']:.1f} s | |")
+        lines.append(f"| make test (unit tests + all notebooks, sum of the parts) | {results['make_test_seconds_sum_of_parts']:.1f} s | minutes |")
+    t4 = results["t4"]
+    lines += [
+        f"| t4_peak_gb_estimate (Gemma-2-2b-it fp16 + cross-encoder + SAE, worst notebook) | {results['t4_peak_gb_estimate']:.2f} GB | < 8 GB (T4: 15 GB) |",
+        "", "T4 estimate breakdown (GB): weights " f"{t4['weights_gb']:.2f}, cross-encoder {t4['cross_encoder_gb']:.2f}, "
+        f"SAE + its activations {t4['sae_gb']:.2f}, worst workload '{t4['worst_workload']}' "
+        f"{t4['workloads_gb'][t4['worst_workload']]:.2f}; CUDA context (~0.3–0.5 GB) not included.", "",
+    ]
+    if results.get("fullsize"):
+        lines += ["## Full-size check (`make fullsize`)", "", "```", json.dumps(results["fullsize"], indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; write build/bench.json and BENCHMARKS.md."""
+    import transformers
+
+    parser = argparse.ArgumentParser(description="Course benchmarks on the offline backend.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-tests", action="store_true", help="skip the nbval/unit-test timings")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench.json")
+    parser.add_argument("--markdown", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    torch.manual_seed(0)
+    model, tokenizer = backend.load_lm("offline")
+    results: dict = {}
+    results.update(bench_sampling(model, tokenizer, args.repeats))
+    results.update(bench_attention(model, tokenizer, args.repeats))
+    if not args.skip_tests:
+        results.update(bench_tests())
+    t4 = memory.course_peak(memory.gemma2_2b_config())
+    results["t4_peak_gb_estimate"], results["t4"] = t4["peak_gb"], t4
+    fullsize = REPO_ROOT / "build" / "fullsize.json"
+    if fullsize.is_file():
+        results["fullsize"] = json.loads(fullsize.read_text())
+    results["environment"] = {
+        "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
+        "transformers": transformers.__version__, "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(), "repeats": args.repeats,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    text = markdown(results)
+    args.markdown.write_text(text)
+    print(text)
+    return 1 if results.get("test_failures") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

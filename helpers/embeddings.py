@@ -1,0 +1,150 @@
+"""Contextual embeddings from a causal LM: sentence vectors, word-in-context vectors, t-SNE.
+
+Naming: ``last_hidden[batch, pos, d_model]`` is the final hidden state (after the final norm,
+``hidden_states[-1]``) of a padded batch; ``attention_mask[batch, pos]`` is 1 on real tokens
+and 0 on padding. A sentence vector is the mean of ``last_hidden`` over the sentence's real
+tokens (``<bos>`` included); a word vector is the mean over the tokens of one word.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from helpers.sae import check_window
+
+
+def mean_pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mask-aware mean over positions: ``[batch, pos, d_model]``, ``[batch, pos]`` -> ``[batch, d_model]``."""
+    if last_hidden.shape[:2] != attention_mask.shape:
+        raise ValueError(f"last_hidden {tuple(last_hidden.shape)} and attention_mask {tuple(attention_mask.shape)} disagree on [batch, pos].")
+    mask = attention_mask.to(last_hidden.dtype).unsqueeze(-1)
+    counts = mask.sum(dim=1)
+    if (counts == 0).any():
+        raise ValueError("a row of attention_mask has no real token: every sentence needs at least one token.")
+    return (last_hidden * mask).sum(dim=1) / counts
+
+
+def mean_pool_with_padding(last_hidden: torch.Tensor) -> torch.Tensor:
+    """The homework's pooling: plain mean over ALL positions, padding included -> ``[batch, d_model]``."""
+    return last_hidden.mean(dim=1)
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A padded batch and its final hidden states."""
+
+    input_ids: torch.Tensor  # [batch, pos]
+    attention_mask: torch.Tensor  # [batch, pos]
+    last_hidden: torch.Tensor  # [batch, pos, d_model], float32 on the CPU
+    padding_side: str
+
+
+def _check_sentences(sentences: list[str]) -> None:
+    """Clear errors for an empty list or an empty sentence."""
+    if not sentences:
+        raise ValueError("the sentence list is empty: pass at least one sentence.")
+    for i, sentence in enumerate(sentences):
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise ValueError(f"sentence {i} is empty or not a string: {sentence!r}.")
+
+
+@torch.no_grad()
+def encode_batch(model, tokenizer, sentences: list[str]) -> EncodedBatch:
+    """Run a padded batch through the model; position ids follow the mask, so padding does not shift them."""
+    _check_sentences(sentences)
+    enc = tokenizer(sentences, return_tensors="pt", padding=True)
+    check_window(model, enc.input_ids.shape[1])
+    mask = enc.attention_mask
+    position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    out = model(
+        input_ids=enc.input_ids.to(model.device),
+        attention_mask=mask.to(model.device),
+        position_ids=position_ids.to(model.device),
+        output_hidden_states=True,
+    )
+    last_hidden = out.hidden_states[-1].float().cpu()
+    return EncodedBatch(enc.input_ids, mask, last_hidden, tokenizer.padding_side)
+
+
+def sentence_embeddings(model, tokenizer, sentences: list[str], include_padding: bool = False) -> torch.Tensor:
+    """``[n_sentences, d_model]`` sentence vectors by mean pooling (``include_padding=True``: the homework's way)."""
+    batch = encode_batch(model, tokenizer, sentences)
+    if include_padding:
+        return mean_pool_with_padding(batch.last_hidden)
+    return mean_pool(batch.last_hidden, batch.attention_mask)
+
+
+def word_char_span(sentence: str, word: str) -> tuple[int, int]:
+    """``(start, end)`` of the first whole-word, case-sensitive occurrence of ``word`` in ``sentence``."""
+    match = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", sentence)
+    if match is None:
+        raise ValueError(f"the word {word!r} does not occur in {sentence!r} (the match is case-sensitive and whole-word).")
+    return match.span()
+
+
+def word_token_positions(tokenizer, sentence: str, word: str) -> list[int]:
+    """Positions (in ``tokenizer(sentence)``, ``<bos>`` = 0) of the tokens that cover ``word``."""
+    start, end = word_char_span(sentence, word)
+    enc = tokenizer(sentence, return_offsets_mapping=True)
+    positions = [
+        i for i, (s, e) in enumerate(enc["offset_mapping"]) if e > s and s < end and e > start
+    ]
+    if not positions:
+        raise ValueError(f"no token of {sentence!r} covers {word!r}: the tokenizer returned no usable offsets.")
+    return positions
+
+
+def word_embeddings(model, tokenizer, sentences: list[str], words: list[str]) -> torch.Tensor:
+    """``[n, d_model]``: the mean final hidden state over the tokens of ``words[i]`` in ``sentences[i]``."""
+    _check_sentences(sentences)
+    if len(words) != len(sentences):
+        raise ValueError(f"need one word per sentence: got {len(words)} words for {len(sentences)} sentences.")
+    batch = encode_batch(model, tokenizer, sentences)
+    vectors = []
+    for row, (sentence, word) in enumerate(zip(sentences, words)):
+        positions = word_token_positions(tokenizer, sentence, word)
+        offset = int((batch.attention_mask[row] == 0).sum()) if batch.padding_side == "left" else 0
+        vectors.append(batch.last_hidden[row, [offset + p for p in positions]].mean(dim=0))
+    return torch.stack(vectors)
+
+
+def cosine_similarity_matrix(vectors: torch.Tensor) -> torch.Tensor:
+    """``sim[i, j]`` = cosine similarity of ``vectors[i]`` and ``vectors[j]`` for ``vectors[n, d]``."""
+    if vectors.dim() != 2 or vectors.shape[0] == 0:
+        raise ValueError(f"expected vectors of shape [n, d] with n >= 1, got {tuple(vectors.shape)}.")
+    unit = torch.nn.functional.normalize(vectors.float(), dim=-1)
+    return unit @ unit.T
+
+
+def centered(vectors: torch.Tensor) -> torch.Tensor:
+    """``vectors[n, d]`` minus their mean vector: removes the direction all of them share."""
+    if vectors.dim() != 2 or vectors.shape[0] < 2:
+        raise ValueError(f"centering needs vectors of shape [n, d] with n >= 2, got {tuple(vectors.shape)}.")
+    return vectors - vectors.mean(dim=0, keepdim=True)
+
+
+def check_perplexity(n_points: int, perplexity: float) -> float:
+    """``perplexity`` if t-SNE accepts it for ``n_points`` (``0 < perplexity < n_points``), else a ``ValueError``."""
+    if n_points < 2:
+        raise ValueError(f"t-SNE needs at least 2 points, got {n_points}.")
+    if not 0 < perplexity < n_points:
+        raise ValueError(
+            f"perplexity must be > 0 and smaller than the number of points ({n_points}), got {perplexity}: "
+            f"try perplexity={max(1, (n_points - 1) // 2)} for {n_points} points."
+        )
+    return perplexity
+
+
+def tsne_2d(vectors: torch.Tensor | np.ndarray, perplexity: float, seed: int = 0, max_iter: int = 1000) -> np.ndarray:
+    """``points[n, 2]``: scikit-learn t-SNE of ``vectors[n, d]`` (PCA init, fixed seed)."""
+    from sklearn.manifold import TSNE
+
+    data = np.asarray(vectors.float().cpu() if isinstance(vectors, torch.Tensor) else vectors, dtype=np.float32)
+    if data.ndim != 2:
+        raise ValueError(f"expected vectors of shape [n, d], got {data.shape}.")
+    check_perplexity(data.shape[0], perplexity)
+    tsne = TSNE(n_components=2, perplexity=perplexity, random_state=seed, max_iter=max_iter, init="pca")
+    return tsne.fit_transform(data)

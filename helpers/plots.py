@@ -1,0 +1,184 @@
+"""Figures for the notebooks (seaborn/matplotlib). Each function draws one figure and returns its ``Axes``;
+the numbers come from the computing helpers, never from here.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from helpers.chat import TopTokens
+
+
+def _axes(ax, figsize: tuple[float, float]):
+    """The given axes, or a new figure's."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def show_piece(piece: str) -> str:
+    """A token piece made readable on an axis: newline as ``\\n``, keeping the ``▁`` space marker."""
+    return piece.replace("\n", "\\n") if piece.strip() else repr(piece)
+
+
+def plot_top_tokens(top: TopTokens, title: str, ax=None):
+    """Horizontal bar plot of the next-token probabilities in ``top`` (most likely on top)."""
+    ax = _axes(ax, (6, 0.35 * len(top.pieces) + 1.2))
+    labels = [f"{show_piece(p)}  ({int(i)})" for p, i in zip(top.pieces, top.ids)]
+    sns.barplot(x=top.probs.tolist(), y=labels, hue=labels, palette="viridis", legend=False, ax=ax, orient="h")
+    ax.set(title=title, xlabel="probability of being the next token", ylabel="token piece (id)", xlim=(0, 1))
+    for y, p in enumerate(top.probs.tolist()):
+        ax.text(p + 0.01, y, f"{p:.3f}", va="center", fontsize=8)
+    return ax
+
+
+def plot_diversity(self_bleu: Mapping[str, float], distinct: Mapping[str, float] | None = None, title: str = "Diversity of 20 samples per setting"):
+    """Self-BLEU (and optionally distinct-n) per sampling setting as side-by-side bar plots."""
+    settings = list(self_bleu)
+    panels = [("self-BLEU (higher = more repetitive)", self_bleu)]
+    if distinct is not None:
+        panels.append(("distinct-2 (higher = more diverse)", distinct))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (label, values) in zip(axes[0], panels):
+        ys = [values[s] for s in settings]
+        sns.barplot(x=settings, y=ys, hue=settings, palette="mako", legend=False, ax=ax)
+        ax.set(xlabel="sampling setting", ylabel=label, ylim=(0, 1.05))
+        for x, y in enumerate(ys):
+            ax.text(x, y + 0.02, f"{y:.3f}", ha="center", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return axes[0]
+
+
+def plot_scores(scores: Mapping[str, float], title: str, ylabel: str, ax=None):
+    """A bar per named score (e.g. coherence with and without the chat template)."""
+    ax = _axes(ax, (5, 3.4))
+    names: Sequence[str] = list(scores)
+    values = [scores[n] for n in names]
+    sns.barplot(x=names, y=values, hue=names, palette="crest", legend=False, ax=ax)
+    ax.set(title=title, xlabel="", ylabel=ylabel)
+    for x, y in enumerate(values):
+        ax.text(x, y, f"{y:.2f}", ha="center", va="bottom" if y >= 0 else "top", fontsize=9)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    return ax
+
+
+# --------------------------------------------------------------------------- 05 · contextual embeddings
+
+
+def plot_embedding_2d(points, labels: list[str], title: str, groups: list[str] | None = None, ax=None):
+    """Scatter of 2-D points (t-SNE output ``[n, 2]``), each labelled, coloured by ``groups``."""
+    import numpy as np
+
+    points = np.asarray(points)
+    if points.shape != (len(labels), 2):
+        raise ValueError(f"points must have shape [n, 2] with one label per point: got {points.shape} for {len(labels)} labels.")
+    ax = _axes(ax, (6, 4.5))
+    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=groups, s=80, ax=ax)
+    for (x, y), label in zip(points, labels):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set(title=title, xlabel="t-SNE dimension 1", ylabel="t-SNE dimension 2")
+    ax.margins(0.25)
+    return ax
+
+
+def plot_similarity_heatmap(sim, labels: list[str], title: str, ax=None):
+    """Annotated heatmap of a cosine-similarity matrix ``sim[n, n]``."""
+    import numpy as np
+
+    sim = np.asarray(sim)
+    ax = _axes(ax, (6.5, 5))
+    sns.heatmap(sim, annot=True, fmt=".2f", cmap="viridis", xticklabels=labels, yticklabels=labels, square=True, ax=ax,
+                cbar_kws={"label": "cosine similarity"})
+    ax.set(title=title, xlabel="vector", ylabel="vector")
+    ax.tick_params(axis="x", labelrotation=45)
+    for tick in ax.get_xticklabels():
+        tick.set_horizontalalignment("right")
+    return ax
+
+
+# --------------------------------------------------------------------------- 06 · attention maps
+
+
+def plot_attention_heatmap(attn, query_labels: list[str], key_labels: list[str], title: str, ax=None, cbar: bool = True):
+    """Heatmap of attention rows ``attn[query, key]``: queries down the y-axis, keys along the x-axis."""
+    import numpy as np
+
+    attn = np.asarray(attn)
+    if attn.shape != (len(query_labels), len(key_labels)):
+        raise ValueError(f"attn has shape {attn.shape} but there are {len(query_labels)} query and {len(key_labels)} key labels.")
+    ax = _axes(ax, (0.35 * len(key_labels) + 3, 0.3 * len(query_labels) + 2))
+    sns.heatmap(attn, cmap="rocket_r", vmin=0, vmax=1, xticklabels=key_labels, yticklabels=query_labels, ax=ax, cbar=cbar,
+                cbar_kws={"label": "attention weight"} if cbar else None)
+    ax.set(title=title, xlabel="key (attended-to token)", ylabel="query (attending token)")
+    return ax
+
+
+def plot_head_grid(attn_pattern, labels: list[str], layer: int, ncols: int = 4):
+    """One small heatmap per head of ``attn_pattern[head, query, key]`` (labels on the outer axes); returns the axes grid."""
+    import numpy as np
+
+    attn_pattern = np.asarray(attn_pattern)
+    n_heads = attn_pattern.shape[0]
+    nrows = -(-n_heads // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False)
+    for head, ax in enumerate(axes.flat):
+        if head >= n_heads:
+            ax.axis("off")
+            continue
+        sns.heatmap(attn_pattern[head], cmap="rocket_r", vmin=0, vmax=1, cbar=False, ax=ax, square=True,
+                    xticklabels=labels if head // ncols == nrows - 1 else False,
+                    yticklabels=labels if head % ncols == 0 else False)
+        ax.set_title(f"head {head}", fontsize=9)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"Layer {layer}: attention of every head (query down, key across)")
+    fig.supxlabel("key (attended-to token)")
+    fig.supylabel("query (attending token)")
+    fig.tight_layout()
+    return axes
+
+
+# --------------------------------------------------------------------------- 07 · SAE activations
+
+
+def plot_token_activations(acts, tokens: list[str], title: str, ax=None):
+    """Bar chart of one feature's activation per token, ``acts[pos]``."""
+    import numpy as np
+
+    acts = np.asarray(acts)
+    if acts.shape != (len(tokens),):
+        raise ValueError(f"acts has shape {acts.shape} but there are {len(tokens)} tokens.")
+    ax = _axes(ax, (max(6, 0.45 * len(tokens)), 3.5))
+    ax.bar(range(len(tokens)), acts, color="tab:purple")
+    ax.set_xticks(range(len(tokens)), tokens, rotation=60, ha="right", fontsize=8)
+    ax.set(title=title, xlabel="token", ylabel="feature activation")
+    return ax
+
+
+def plot_activation_distributions(acts_by_label: dict, title: str, ax=None):
+    """Strip plot of per-token activations, one column per label (e.g. per prompt)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = [(label, float(a)) for label, acts in acts_by_label.items() for a in np.asarray(acts).ravel()]
+    frame = pd.DataFrame(rows, columns=["text", "activation"])
+    ax = _axes(ax, (6, 4))
+    sns.stripplot(data=frame, x="text", y="activation", hue="text", jitter=0.2, size=6, legend=False, ax=ax)
+    ax.set(title=title, xlabel="text (one dot per token)", ylabel="feature activation")
+    return ax
+
+
+def plot_layer_curve(acts_by_index, title: str, mark: dict | None = None, ax=None):
+    """Line plot of one token's feature activation for every ``hidden_states`` index; ``mark`` = {label: index}."""
+    import numpy as np
+
+    acts_by_index = np.asarray(acts_by_index)
+    ax = _axes(ax, (7, 3.5))
+    ax.plot(range(len(acts_by_index)), acts_by_index, marker="o", color="tab:purple")
+    for label, index in (mark or {}).items():
+        ax.axvline(index, linestyle="--", color="grey")
+        ax.text(index, 0.97, f" {label}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+    ax.set(title=title, xlabel="hidden_states index (0 = embeddings, L + 1 = output of layer L)", ylabel="feature activation")
+    return ax

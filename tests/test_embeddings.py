@@ -1,0 +1,153 @@
+"""Sentence and word vectors: mask-aware pooling (any padding side), word spans, cosine, t-SNE guards."""
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import Gemma2Config, Gemma2ForCausalLM, PreTrainedTokenizerFast
+
+from helpers.embeddings import (
+    centered,
+    check_perplexity,
+    cosine_similarity_matrix,
+    encode_batch,
+    mean_pool,
+    mean_pool_with_padding,
+    sentence_embeddings,
+    tsne_2d,
+    word_embeddings,
+    word_token_positions,
+)
+
+SENTENCES = [
+    "I ate a fresh apple.",
+    "Apple released the new iPhone.",
+    "I peeled an orange and ate it.",
+    "The Orange network has great coverage.",
+    "Microsoft announced a new update.",
+    "Banana is my favorite fruit.",
+]
+
+
+def tiny_tokenizer(padding_side="right"):
+    """A word-level tokenizer with Gemma's special ids and a <bos> prepended."""
+    words = sorted({w for s in SENTENCES for w in s.replace(".", " .").split()})
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, **{w: i + 4 for i, w in enumerate(words)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+                                   unk_token="<unk>", padding_side=padding_side)
+
+
+def tiny_gemma():
+    torch.manual_seed(0)
+    config = Gemma2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          num_key_value_heads=1, head_dim=8, max_position_embeddings=32, attn_implementation="eager")
+    return Gemma2ForCausalLM(config).eval()
+
+
+def unpadded_last_hidden(model, tokenizer, sentence):
+    with torch.no_grad():
+        ids = tokenizer(sentence, return_tensors="pt").input_ids
+        return model(ids, output_hidden_states=True).hidden_states[-1][0]
+
+
+def test_mean_pool_ignores_padding_and_the_homework_pooling_does_not():
+    last_hidden = torch.randn(2, 4, 3)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    pooled = mean_pool(last_hidden, mask)
+    torch.testing.assert_close(pooled[1], last_hidden[1, :2].mean(0))
+    torch.testing.assert_close(pooled[0], mean_pool_with_padding(last_hidden)[0])
+    assert not torch.allclose(pooled[1], mean_pool_with_padding(last_hidden)[1])
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_batched_sentence_vectors_equal_one_sentence_at_a_time(padding_side):
+    model, tokenizer = tiny_gemma(), tiny_tokenizer(padding_side)
+    batched = sentence_embeddings(model, tokenizer, SENTENCES)
+    assert batched.shape == (6, 16)
+    for i, sentence in enumerate(SENTENCES):
+        torch.testing.assert_close(batched[i], unpadded_last_hidden(model, tokenizer, sentence).mean(0), atol=1e-5, rtol=1e-4)
+    homework = sentence_embeddings(model, tokenizer, SENTENCES, include_padding=True)
+    longest = int(encode_batch(model, tokenizer, SENTENCES).attention_mask.sum(1).argmax())
+    assert not torch.allclose(homework, batched, atol=1e-4)
+    torch.testing.assert_close(homework[longest], batched[longest], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_word_vector_is_the_hidden_state_of_the_word_in_context(padding_side):
+    model, tokenizer = tiny_gemma(), tiny_tokenizer(padding_side)
+    vectors = word_embeddings(model, tokenizer, SENTENCES[:4], ["apple", "Apple", "orange", "Orange"])
+    for i, (sentence, word) in enumerate(zip(SENTENCES[:4], ["apple", "Apple", "orange", "Orange"])):
+        (pos,) = word_token_positions(tokenizer, sentence, word)
+        assert tokenizer.convert_ids_to_tokens(tokenizer(sentence).input_ids)[pos] == word
+        torch.testing.assert_close(vectors[i], unpadded_last_hidden(model, tokenizer, sentence)[pos], atol=1e-5, rtol=1e-4)
+
+
+def test_word_lookup_is_case_sensitive_and_whole_word():
+    tokenizer = tiny_tokenizer()
+    with pytest.raises(ValueError, match="does not occur"):
+        word_token_positions(tokenizer, "I ate a fresh apple.", "Apple")
+    with pytest.raises(ValueError, match="does not occur"):
+        word_token_positions(tokenizer, "I ate a fresh apple.", "app")
+
+
+def test_cosine_similarity_matrix():
+    vectors = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    torch.testing.assert_close(cosine_similarity_matrix(vectors), torch.tensor([[1.0, 0, -1], [0, 1, 0], [-1, 0, 1]]))
+
+
+def test_centering_removes_a_shared_direction():
+    gen = torch.Generator().manual_seed(2)
+    vectors = torch.randn(5, 8, generator=gen) + torch.full((8,), 50.0)
+    assert cosine_similarity_matrix(vectors).min() > 0.95
+    torch.testing.assert_close(centered(vectors).mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    assert cosine_similarity_matrix(centered(vectors)).fill_diagonal_(0).max() < 0.95
+
+
+def test_tsne_rejects_perplexity_not_below_the_number_of_points():
+    with pytest.raises(ValueError, match=r"smaller than the number of points \(6\)"):
+        tsne_2d(torch.randn(6, 5), perplexity=6)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        check_perplexity(1, 0.5)
+
+
+def test_tsne_is_seeded_and_separates_two_clusters():
+    gen = torch.Generator().manual_seed(0)
+    vectors = torch.cat([torch.randn(15, 8, generator=gen), torch.randn(15, 8, generator=gen) + 20])
+    a, b = tsne_2d(vectors, perplexity=5, seed=1, max_iter=500), tsne_2d(vectors, perplexity=5, seed=1, max_iter=500)
+    np.testing.assert_allclose(a, b)
+    within = np.linalg.norm(a[:15] - a[:15].mean(0), axis=1).max()
+    between = np.linalg.norm(a[:15].mean(0) - a[15:].mean(0))
+    assert between > 2 * within
+
+
+def test_empty_inputs_are_clear_errors():
+    model, tokenizer = tiny_gemma(), tiny_tokenizer()
+    with pytest.raises(ValueError, match="sentence list is empty"):
+        sentence_embeddings(model, tokenizer, [])
+    with pytest.raises(ValueError, match="sentence 1 is empty"):
+        sentence_embeddings(model, tokenizer, ["I ate a fresh apple.", "  "])
+    with pytest.raises(ValueError, match="one word per sentence"):
+        word_embeddings(model, tokenizer, SENTENCES[:2], ["apple"])
+    with pytest.raises(ValueError, match="context window of 32"):
+        sentence_embeddings(model, tokenizer, [" ".join(["apple"] * 40)])
+
+
+def test_offline_tokenizer_finds_the_target_words(lm):
+    _, tokenizer = lm
+    for sentence, word in zip(SENTENCES[:4], ["apple", "Apple", "orange", "Orange"]):
+        pieces = tokenizer.convert_ids_to_tokens(tokenizer(sentence).input_ids)
+        covered = "".join(pieces[p] for p in word_token_positions(tokenizer, sentence, word)).replace("▁", "")
+        assert covered == word, (sentence, pieces)
+
+
+def test_check_mean_pool_accepts_the_reference_and_names_the_padding_bug(capsys):
+    from helpers.checks import check_mean_pool
+
+    check_mean_pool(mean_pool)
+    assert "✓" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="padding"):
+        check_mean_pool(lambda hidden, mask: mean_pool_with_padding(hidden))
+    with pytest.raises(AssertionError, match="shape"):
+        check_mean_pool(lambda hidden, mask: (hidden * mask.unsqueeze(-1)).sum(dim=(1, 2)))
