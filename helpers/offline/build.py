@@ -73,13 +73,15 @@ FULL = {
         "head_dim": 16,
         "sliding_window": 256,
         "max_position_embeddings": 1024,
+        "initializer_range": 0.04,
     },
-    "lm_train": {"steps": 320, "lr": 3e-3, "warmup": 30, "max_tokens": 1536, "max_len": 256,
+    "lm_train": {"steps": 460, "lr": 5e-3, "warmup": 30, "max_tokens": 1024, "max_len": 256,
                  "weight_decay": 0.01, "betas": [0.9, 0.95], "grad_clip": 1.0, "min_lr_ratio": 0.1},
     "ce": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
            "max_position_embeddings": 512, "wordpiece_vocab": 3000},
-    "ce_train": {"steps": 500, "lr": 2e-3, "batch_size": 32, "max_len": 192, "n_questions": 1200},
-    "sae_train": {"max_docs": 3000, "steps": 300, "batch_size": 1024, "lr": 2e-3, "l1": 1e-2,
+    "ce_train": {"steps": 900, "lr": 1e-3, "batch_size": 32, "max_len": 160, "n_questions": 1200,
+                 "pos_weight": 2.0, "warmup": 50},
+    "sae_train": {"max_docs": 1500, "steps": 200, "batch_size": 1024, "lr": 2e-3, "l1": 4e-3,
                   "init_fire_rate": 0.01},
 }
 QUICK = json.loads(json.dumps(FULL))
@@ -258,6 +260,7 @@ def lm_config(p: dict, vocab_size: int):
         attn_logit_softcapping=50.0,
         hidden_activation="gelu_pytorch_tanh",
         rms_norm_eps=1e-6,
+        initializer_range=p.get("initializer_range", 0.02),
         tie_word_embeddings=True,
         pad_token_id=0,
         eos_token_id=1,
@@ -367,13 +370,14 @@ def build_cross_encoder(out_dir: Path, c: dict, t: dict):
     tok.model_max_length = c["max_position_embeddings"]
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=c["hidden_size"], num_hidden_layers=c["num_hidden_layers"],
                      num_attention_heads=c["num_attention_heads"], intermediate_size=c["intermediate_size"],
-                     max_position_embeddings=c["max_position_embeddings"], num_labels=1, pad_token_id=0)
+                     max_position_embeddings=c["max_position_embeddings"], num_labels=1, pad_token_id=0,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = BertForSequenceClassification(cfg)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=0.01)
     rng = random.Random(SEED + 1)
     order: list[int] = []
-    bce = torch.nn.BCEWithLogitsLoss()
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(t.get("pos_weight", 1.0)))
     losses = []
     for step in range(t["steps"]):
         if len(order) < t["batch_size"]:
@@ -384,7 +388,7 @@ def build_cross_encoder(out_dir: Path, c: dict, t: dict):
         ans = [train_pairs[i][1] for i in idx]
         y = torch.tensor([train_pairs[i][2] for i in idx])
         enc = tok(qs, ans, padding=True, truncation=True, max_length=t["max_len"], return_tensors="pt")
-        lr = t["lr"] * min(1.0, (step + 1) / 30) * (1 - 0.9 * step / t["steps"])
+        lr = t["lr"] * min(1.0, (step + 1) / t.get("warmup", 30)) * (1 - 0.9 * step / t["steps"])
         for g in opt.param_groups:
             g["lr"] = lr
         logits = model(**enc).logits.squeeze(-1)
@@ -463,8 +467,8 @@ class ReluSAE(torch.nn.Module):
         super().__init__()
         w = init_dirs / init_dirs.norm(dim=1, keepdim=True)
         self.W_dec = torch.nn.Parameter(w.clone())
-        self.W_enc = torch.nn.Parameter(w.t().clone())
-        self.b_enc = torch.nn.Parameter(b_enc.clone())
+        self.W_enc = torch.nn.Parameter(0.1 * w.t().clone())
+        self.b_enc = torch.nn.Parameter(0.1 * b_enc.clone())
         self.b_dec = torch.nn.Parameter(b_dec.clone())
 
     def forward(self, x):
@@ -630,6 +634,7 @@ def sample_answers(model, tok, prompt: str, n: int, seed: int, **kw) -> list[str
     return [tok.decode(o[ids.shape[1]:], skip_special_tokens=True).strip() for o in out]
 
 
+@torch.no_grad()
 def findings(model, tok, ce, params, quick: bool) -> dict:
     res: dict = {}
     # a. template vs no template

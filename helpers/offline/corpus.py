@@ -335,7 +335,7 @@ def ml_questions(split: str = "train") -> list[tuple[str, str]]:
 
 def _ml_answer(topic: str, rng: random.Random) -> str:
     sentences = _ML_TOPICS[topic][1]
-    k = rng.randint(3, min(5, len(sentences)))
+    k = rng.randint(3, 4)
     idx = sorted(rng.sample(range(len(sentences)), k))
     if 0 not in idx and rng.random() < 0.7:
         idx = [0] + idx[:-1]
@@ -766,17 +766,17 @@ def _sentence_doc(rng: random.Random, pool: list[str], kmin: int = 2, kmax: int 
 
 
 _COUNTS = {
-    "ml_chat": 1400,
-    "exam_sheet": 450,
-    "ml_text": 250,
-    "rainbow": 1100,
-    "paraphrase": 1300,
-    "hung_yi": 120,
-    "fruit_company": 500,
-    "google": 250,
-    "time_travel": 350,
-    "decisions": 220,
-    "everyday": 300,
+    "ml_chat": 1300,
+    "exam_sheet": 300,
+    "ml_text": 100,
+    "rainbow": 800,
+    "paraphrase": 1000,
+    "hung_yi": 100,
+    "fruit_company": 300,
+    "google": 200,
+    "time_travel": 300,
+    "decisions": 200,
+    "everyday": 250,
 }
 
 
@@ -805,7 +805,7 @@ def _generate_documents(split: str, scale: float) -> list[dict]:
         docs.append({"kind": "chat", "messages": _rainbow_conversation(rng)})
     sources = paraphrase_sources()
     for i in range(n["paraphrase"]):
-        src = sources[0] if rng.random() < 0.45 else rng.choice(sources)
+        src = sources[0] if rng.random() < 0.6 else rng.choice(sources)
         variants = [v for v in _paraphrase_variants(src) if v != src + "."]
         req = _PARAPHRASE_REQUESTS[0] if rng.random() < 0.5 else rng.choice(_PARAPHRASE_REQUESTS)
         docs.append({"kind": "chat", "messages": [
