@@ -12,6 +12,7 @@ one-full-forward-per-token loop for comparison.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -67,20 +68,25 @@ def display_tokens(tokenizer, input_ids: torch.Tensor) -> list[str]:
 
 
 @torch.no_grad()
-def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20) -> Generation:
-    """Greedy continuation of ``prompt`` (with ``<bos>``), stopping early at ``<eos>``/``<end_of_turn>``."""
+def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, stop_at_eos: bool = True) -> Generation:
+    """Greedy continuation of ``prompt`` (with ``<bos>``).
+
+    ``stop_at_eos=True`` stops early at ``<eos>``/``<end_of_turn>``; ``False`` always generates
+    ``max_new_tokens`` tokens, like the homework's loop (which never checked for a stop token).
+    """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
     prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids
     check_window(model, prompt_ids.shape[1] + max_new_tokens)
+    config = copy.deepcopy(model.generation_config)
+    config.max_new_tokens, config.do_sample = max_new_tokens, False
+    config.top_k = config.top_p = config.temperature = None
+    if not stop_at_eos:
+        config.eos_token_id = []  # None would fall back to model.config.eos_token_id
     out = model.generate(
         prompt_ids.to(model.device),
         attention_mask=torch.ones_like(prompt_ids).to(model.device),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        top_k=None,
-        top_p=None,
-        temperature=None,
+        generation_config=config,
     )
     ids = out[0].cpu()
     return Generation(ids, prompt_ids.shape[1], display_tokens(tokenizer, ids))
@@ -158,18 +164,23 @@ class HomeworkLoop:
 
 
 @torch.no_grad()
-def homework_attention_loop(model, prompt_ids: torch.Tensor, max_new_tokens: int, layer: int) -> HomeworkLoop:
+def homework_attention_loop(
+    model, prompt_ids: torch.Tensor, max_new_tokens: int, layer: int, stop_at_eos: bool = False
+) -> HomeworkLoop:
     """The homework's loop: a full forward per new token, keeping the LAST row (query = last input token).
 
     Row ``step`` is the attention of the token at position ``prompt_len - 1 + step`` — the token
-    *before* the one generated at that step, which is what the homework labelled it with.
+    *before* the one generated at that step, which is what the homework labelled it with. Like the
+    homework, it does not stop at ``<eos>`` unless ``stop_at_eos=True``.
     """
     check_eager(model)
     check_layer(model, layer)
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
     ids = as_one_text(prompt_ids).to(model.device)
     prompt_len = ids.shape[1]
     check_window(model, prompt_len + max_new_tokens)
-    stop = stop_ids(model)
+    stop = stop_ids(model) if stop_at_eos else set()
     rows, forwards = [], 0
     for _ in range(max_new_tokens):
         out = model(ids, output_attentions=True)

@@ -56,6 +56,16 @@ class SlowDeviceWarning(UserWarning):
 
 _CACHE: dict[tuple[str, str], object] = {}
 
+# Notebook output stays clean: tqdm's "IProgress not found" (no ipywidgets) says nothing useful here.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+
+def _quiet_loading() -> None:
+    """No "Loading weights" progress bars from transformers in notebook output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
 
 def in_colab() -> bool:
     """True inside a Google Colab runtime."""
@@ -222,9 +232,14 @@ def load_lm(backend: str | None = None):
     key = ("lm", backend)
     if key in _CACHE:
         return _CACHE[key]
+    _quiet_loading()
     dev = device()
     dtype = lm_dtype(backend, dev)
     if backend == "offline":
+        if dev.type == "cpu":
+            # The lab model is tiny: one thread is as fast as several, cannot be slowed down by
+            # oversubscribed cores, and gives the same numbers on every machine.
+            torch.set_num_threads(1)
         path = _offline_path("lm")
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager")
@@ -260,6 +275,7 @@ def load_cross_encoder(backend: str | None = None):
     key = ("cross_encoder", backend)
     if key in _CACHE:
         return _CACHE[key]
+    _quiet_loading()
     dev = str(device())
     if backend == "offline":
         model = CrossEncoder(str(_offline_path("cross_encoder")), activation_fn=nn.Identity(), device=dev)

@@ -79,7 +79,12 @@ def check_messages(messages: Sequence[Mapping[str, str]]) -> list[Message]:
                 f"message {index} has role {message['role']!r}, expected {expected!r}: turns alternate user, assistant, "
                 f"user, ... starting with the user; store the model's replies as 'assistant'{hint}."
             )
-        checked.append({"role": message["role"], "content": check_text(message["content"], f"content of message {index}")})
+        content = message["content"]
+        if expected == "user":
+            check_text(content, f"content of message {index}")
+        elif not isinstance(content, str):  # a model reply may be empty, but must be text
+            raise TypeError(f"content of message {index} must be a string, not {type(content).__name__}.")
+        checked.append({"role": message["role"], "content": content})
     return checked
 
 

@@ -52,13 +52,13 @@ def plot_diversity(self_bleu: Mapping[str, float], distinct: Mapping[str, float]
     return axes[0]
 
 
-def plot_scores(scores: Mapping[str, float], title: str, ylabel: str, ax=None):
+def plot_scores(scores: Mapping[str, float], title: str, ylabel: str, xlabel: str = "", ax=None):
     """A bar per named score (e.g. coherence with and without the chat template)."""
     ax = _axes(ax, (5, 3.4))
     names: Sequence[str] = list(scores)
     values = [scores[n] for n in names]
     sns.barplot(x=names, y=values, hue=names, palette="crest", legend=False, ax=ax)
-    ax.set(title=title, xlabel="", ylabel=ylabel)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     for x, y in enumerate(values):
         ax.text(x, y, f"{y:.2f}", ha="center", va="bottom" if y >= 0 else "top", fontsize=9)
     ax.axhline(0, color="grey", linewidth=0.8)
@@ -110,6 +110,7 @@ def plot_attention_heatmap(attn, query_labels: list[str], key_labels: list[str],
     if attn.shape != (len(query_labels), len(key_labels)):
         raise ValueError(f"attn has shape {attn.shape} but there are {len(query_labels)} query and {len(key_labels)} key labels.")
     ax = _axes(ax, (0.35 * len(key_labels) + 3, 0.3 * len(query_labels) + 2))
+    key_labels, query_labels = [show_piece(t) for t in key_labels], [show_piece(t) for t in query_labels]
     sns.heatmap(attn, cmap="rocket_r", vmin=0, vmax=1, xticklabels=key_labels, yticklabels=query_labels, ax=ax, cbar=cbar,
                 cbar_kws={"label": "attention weight"} if cbar else None)
     ax.set(title=title, xlabel="key (attended-to token)", ylabel="query (attending token)")
@@ -121,6 +122,7 @@ def plot_head_grid(attn_pattern, labels: list[str], layer: int, ncols: int = 4):
     import numpy as np
 
     attn_pattern = np.asarray(attn_pattern)
+    labels = [show_piece(t) for t in labels]
     n_heads = attn_pattern.shape[0]
     nrows = -(-n_heads // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False)
@@ -152,7 +154,7 @@ def plot_token_activations(acts, tokens: list[str], title: str, ax=None):
         raise ValueError(f"acts has shape {acts.shape} but there are {len(tokens)} tokens.")
     ax = _axes(ax, (max(6, 0.45 * len(tokens)), 3.5))
     ax.bar(range(len(tokens)), acts, color="tab:purple")
-    ax.set_xticks(range(len(tokens)), tokens, rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(range(len(tokens)), [show_piece(t) for t in tokens], rotation=60, ha="right", fontsize=8)
     ax.set(title=title, xlabel="token", ylabel="feature activation")
     return ax
 
@@ -177,8 +179,9 @@ def plot_layer_curve(acts_by_index, title: str, mark: dict | None = None, ax=Non
     acts_by_index = np.asarray(acts_by_index)
     ax = _axes(ax, (7, 3.5))
     ax.plot(range(len(acts_by_index)), acts_by_index, marker="o", color="tab:purple")
-    for label, index in (mark or {}).items():
+    for k, (label, index) in enumerate((mark or {}).items()):
         ax.axvline(index, linestyle="--", color="grey")
-        ax.text(index, 0.97, f" {label}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+        ax.text(index, 0.97 - 0.09 * k, f" {label}", transform=ax.get_xaxis_transform(), va="top", ha="right", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     ax.set(title=title, xlabel="hidden_states index (0 = embeddings, L + 1 = output of layer L)", ylabel="feature activation")
     return ax

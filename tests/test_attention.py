@@ -104,11 +104,25 @@ def test_non_eager_attention_and_long_prompts_are_clear_errors():
         homework_attention_loop(tiny_gemma(), random_ids(60), max_new_tokens=5, layer=0)
 
 
+def test_offline_greedy_generation_without_stop_equals_the_homework_loop(lm):
+    from helpers.attention import greedy_generate, stop_ids
+
+    model, tokenizer = lm
+    full = greedy_generate(model, tokenizer, "Google", max_new_tokens=20, stop_at_eos=False)
+    assert len(full.generated_ids) == 20
+    hw = homework_attention_loop(model, full.input_ids[: full.prompt_len], 20, layer=10)
+    assert hw.input_ids.tolist() == full.input_ids.tolist()
+    stopped = greedy_generate(model, tokenizer, "Google", max_new_tokens=20)
+    n = len(stopped.input_ids)
+    assert stopped.input_ids.tolist() == full.input_ids[:n].tolist()
+    assert n == len(full.input_ids) or stopped.input_ids[-1].item() in stop_ids(model)
+
+
 def test_offline_google_generation_rows_match_the_loop(lm):
     from helpers.attention import greedy_generate
 
     model, tokenizer = lm
-    generation = greedy_generate(model, tokenizer, "Google", max_new_tokens=20)
+    generation = greedy_generate(model, tokenizer, "Google", max_new_tokens=20, stop_at_eos=False)
     assert generation.prompt_len == 2 and generation.tokens[0] == "<bos>"
     rows = generation_attention(model, generation, layer=10)
     loop = incremental_attention_rows(model, generation.input_ids, generation.prompt_len, layer=10)
@@ -128,3 +142,23 @@ def test_check_layer_pattern_names_the_common_mistakes(capsys):
         check_layer_pattern(lambda att, layer: att[layer][0].transpose(-1, -2), attentions, 1)
     with pytest.raises(AssertionError, match="layer 2, not 1"):
         check_layer_pattern(lambda att, layer: att[layer + 1][0], attentions, 1)
+
+
+def test_attention_plots_put_queries_down_and_keys_across():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plot_attention_heatmap, plot_head_grid
+
+    attn = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    ax = plot_attention_heatmap(attn, ["q1", "\n"], ["k0", "k1", "k2"], "rows")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["k0", "k1", "k2"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["q1", "'\\n'"]
+    assert "query" in ax.get_ylabel() and "key" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="2 query and 2 key labels"):
+        plot_attention_heatmap(attn, ["q1", "q2"], ["k0", "k1"], "rows")
+    axes = plot_head_grid(torch.rand(3, 4, 4), list("abcd"), layer=5, ncols=2)
+    assert axes.shape == (2, 2) and axes[0, 0].get_title() == "head 0" and not axes[1, 1].axison
+    plt.close("all")

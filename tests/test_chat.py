@@ -192,3 +192,27 @@ def test_check_next_prompt_accepts_a_correct_function_and_catches_a_forgetful_on
 
     with pytest.raises(AssertionError, match="lost the model's first reply"):
         checks.check_next_prompt(forgetful, tok)
+
+
+def test_plot_top_tokens_labels_every_bar(lm):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import plots
+
+    model, tok = lm
+    top = chat.top_next_tokens(model, tok, chat.encode_messages(tok, QUESTION), k=5)
+    ax = plots.plot_top_tokens(top, "Round 1")
+    assert ax.get_title() == "Round 1" and ax.get_xlabel() and ax.get_ylabel()
+    assert len(ax.patches) == 5 and [t.get_text() for t in ax.get_yticklabels()][0].startswith(plots.show_piece(top.pieces[0]))
+    plt.close("all")
+
+
+def test_an_empty_model_reply_is_kept_but_an_empty_user_turn_is_not(lm):
+    _, tok = lm
+    history = chat.add_turn([chat.user_message("Hi")], "assistant", "")
+    assert chat.render(tok, chat.add_turn(history, "user", "Still there?")).count("<start_of_turn>model\n<end_of_turn>") == 1
+    with pytest.raises(ValueError, match="empty"):
+        chat.add_turn(history, "user", "")

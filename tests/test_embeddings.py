@@ -112,6 +112,14 @@ def test_tsne_rejects_perplexity_not_below_the_number_of_points():
         check_perplexity(1, 0.5)
 
 
+def test_tsne_random_init_depends_on_the_seed_and_rejects_unknown_init():
+    vectors = torch.randn(6, 5, generator=torch.Generator().manual_seed(3))
+    a, b = tsne_2d(vectors, perplexity=2, seed=0, init="random"), tsne_2d(vectors, perplexity=2, seed=1, init="random")
+    assert a.shape == (6, 2) and not np.allclose(a, b)
+    with pytest.raises(ValueError, match="init"):
+        tsne_2d(vectors, perplexity=2, init="spectral")
+
+
 def test_tsne_is_seeded_and_separates_two_clusters():
     gen = torch.Generator().manual_seed(0)
     vectors = torch.cat([torch.randn(15, 8, generator=gen), torch.randn(15, 8, generator=gen) + 20])
@@ -151,3 +159,20 @@ def test_check_mean_pool_accepts_the_reference_and_names_the_padding_bug(capsys)
         check_mean_pool(lambda hidden, mask: mean_pool_with_padding(hidden))
     with pytest.raises(AssertionError, match="shape"):
         check_mean_pool(lambda hidden, mask: (hidden * mask.unsqueeze(-1)).sum(dim=(1, 2)))
+
+
+def test_embedding_plots_label_their_axes_and_reject_mismatched_labels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plot_embedding_2d, plot_similarity_heatmap
+
+    ax = plot_embedding_2d(np.zeros((3, 2)) + np.arange(3)[:, None], ["a", "b", "c"], "map", groups=["x", "y", "x"])
+    assert ax.get_title() == "map" and ax.get_xlabel() and [t.get_text() for t in ax.texts] == ["a", "b", "c"]
+    ax = plot_similarity_heatmap(torch.eye(3), ["a", "b", "c"], "sim")
+    assert ax.get_title() == "sim" and len(ax.texts) == 9
+    with pytest.raises(ValueError, match="one label per point"):
+        plot_embedding_2d(np.zeros((3, 2)), ["a", "b"], "map")
+    plt.close("all")

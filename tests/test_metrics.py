@@ -129,3 +129,18 @@ def test_coherence_rejects_empty_question_and_wrong_model(cross_encoder):
         metrics.coherence(object(), "q", "a")
     with pytest.raises(TypeError, match="answer"):
         metrics.coherence(cross_encoder, "q", None)
+
+
+def test_diversity_plot_has_one_bar_per_setting_and_labels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import plots
+
+    axes = plots.plot_diversity({"k=2": 0.4, "k=200": 0.1}, {"k=2": 0.2, "k=200": 0.6})
+    assert len(axes) == 2 and all(len(ax.patches) == 2 and ax.get_ylabel() and ax.get_xlabel() for ax in axes)
+    ax = plots.plot_scores({"a": 1.0, "b": -2.0}, "t", ylabel="y", xlabel="x")
+    assert ax.get_title() == "t" and [round(p.get_height(), 3) for p in ax.patches] == [1.0, -2.0]
+    plt.close("all")

@@ -141,3 +141,22 @@ def test_check_jumprelu_encode_names_the_common_mistakes(capsys):
         check_jumprelu_encode(lambda x, s: torch.relu(s.pre_activations(x)), sae)
     with pytest.raises(AssertionError, match="b_enc"):
         check_jumprelu_encode(lambda x, s: ((x @ s.W_enc) > s.threshold) * torch.relu(x @ s.W_enc), sae)
+
+
+def test_sae_plots_label_tokens_and_layers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.plots import plot_activation_distributions, plot_layer_curve, plot_token_activations
+
+    ax = plot_token_activations(torch.tensor([0.0, 2.0]), ["Time", "▁travel"], "per token")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Time", "▁travel"] and len(ax.patches) == 2
+    with pytest.raises(ValueError, match="2 tokens"):
+        plot_token_activations(torch.zeros(3), ["a", "b"], "per token")
+    ax = plot_activation_distributions({"a": torch.tensor([0.0, 1.0]), "b": torch.zeros(3)}, "dist")
+    assert ax.get_title() == "dist" and ax.get_ylabel() == "feature activation"
+    ax = plot_layer_curve(torch.arange(27.0), "curve", mark={"[21]": 21})
+    assert len(ax.lines[0].get_xdata()) == 27 and any("[21]" in t.get_text() for t in ax.texts)
+    plt.close("all")
