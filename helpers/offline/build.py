@@ -352,8 +352,35 @@ def load_lm(lm_dir: Path):
 # =========================================================================== cross-encoder
 
 
+def wordpiece_vocab(texts: list[str], size: int, min_count: int = 2) -> dict[str, int]:
+    """A deterministic WordPiece vocabulary: specials, every character and its ``##`` form, then whole
+    words seen at least ``min_count`` times, most frequent first (ties by spelling), up to ``size``.
+
+    (The ``tokenizers`` WordPiece trainer gives a different vocabulary on every run, which would make
+    the cross-encoder, and so the manifest, differ between two builds.)
+    """
+    from collections import Counter
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(word for word, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({ch for word in counts for ch in word})
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + ch for ch in chars]
+    seen = set(tokens)
+    for word, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(tokens) >= size or count < min_count:
+            break
+        if word not in seen:
+            tokens.append(word)
+            seen.add(word)
+    return {token: index for index, token in enumerate(tokens)}
+
+
 def build_cross_encoder(out_dir: Path, c: dict, t: dict):
-    from tokenizers import BertWordPieceTokenizer
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     _seed_all(SEED + 1)
@@ -362,10 +389,7 @@ def build_cross_encoder(out_dir: Path, c: dict, t: dict):
     for q, a, _ in train_pairs:
         texts += [q, a]
     texts += [s for s in corpus.unrelated_sentences("train")] + [s for s, _ in corpus.fruit_company_sentences("train")]
-    wp = BertWordPieceTokenizer(lowercase=True, strip_accents=None, clean_text=True)
-    wp.train_from_iterator(texts, vocab_size=c["wordpiece_vocab"], min_frequency=2, show_progress=False,
-                           special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    vocab = dict(sorted(wp.get_vocab().items(), key=lambda kv: kv[1]))
+    vocab = wordpiece_vocab(texts, c["wordpiece_vocab"])
     tok = BertTokenizer(vocab=vocab, do_lower_case=True)
     tok.model_max_length = c["max_position_embeddings"]
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=c["hidden_size"], num_hidden_layers=c["num_hidden_layers"],
