@@ -18,14 +18,9 @@ from helpers.embeddings import (
     word_token_positions,
 )
 
-SENTENCES = [
-    "I ate a fresh apple.",
-    "Apple released the new iPhone.",
-    "I peeled an orange and ate it.",
-    "The Orange network has great coverage.",
-    "Microsoft announced a new update.",
-    "Banana is my favorite fruit.",
-]
+from helpers.offline.corpus import PROBE_FRUIT_COMPANY  # the homework's six sentences
+
+SENTENCES = list(PROBE_FRUIT_COMPANY)
 
 
 def tiny_tokenizer(padding_side="right"):
