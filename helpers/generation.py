@@ -103,6 +103,13 @@ def greedy_from(model, tokenizer, inputs: Mapping[str, torch.Tensor], max_new_to
     return generate_from(model, tokenizer, inputs, max_new_tokens, do_sample=False)[0]
 
 
+def _sampling_setup(tokenizer, prompt, n: int, top_k: int | None, top_p: float | None) -> tuple[dict, dict]:
+    """Validated ``(inputs, generate kwargs)`` shared by :func:`sample` and :func:`sample_one_by_one`."""
+    check_positive(n, "n (number of samples)")
+    kwargs = sampling_kwargs(top_k, top_p)
+    return prompt_inputs(tokenizer, prompt, chat_template=True), kwargs
+
+
 def sample(
     model,
     tokenizer,
@@ -118,9 +125,7 @@ def sample(
     ``top_k=1`` and ``top_p=0`` are greedy; with neither filter the full distribution is sampled.
     The same ``seed`` gives the same samples on the same device and dtype.
     """
-    check_positive(n, "n (number of samples)")
-    kwargs = sampling_kwargs(top_k, top_p)
-    inputs = prompt_inputs(tokenizer, prompt, chat_template=True)
+    inputs, kwargs = _sampling_setup(tokenizer, prompt, n, top_k, top_p)
     with seeded(seed):
         return generate_from(model, tokenizer, inputs, max_new_tokens, num_return_sequences=n, **kwargs)
 
@@ -136,9 +141,7 @@ def sample_one_by_one(
     seed: int = 0,
 ) -> list[str]:
     """Like :func:`sample` but with ``n`` separate ``generate`` calls — only to measure what batching saves."""
-    check_positive(n, "n (number of samples)")
-    kwargs = sampling_kwargs(top_k, top_p)
-    inputs = prompt_inputs(tokenizer, prompt, chat_template=True)
+    inputs, kwargs = _sampling_setup(tokenizer, prompt, n, top_k, top_p)
     with seeded(seed):
         return [generate_from(model, tokenizer, inputs, max_new_tokens, **kwargs)[0] for _ in range(n)]
 
