@@ -1,0 +1,1 @@
+"""Grading: hidden tests on the student's functions, run in a bubblewrap sandbox."""
