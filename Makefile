@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test unit offline-assets verify-assets exercises reference grade clean help
+.PHONY: setup test unit offline-assets verify-assets exercises release submission expected grade merge clean help
 
 help:
 	@echo "make setup           create $(VENV): torch==2.13.0 (CPU wheel) then requirements-dev.txt"
@@ -21,8 +21,11 @@ help:
 	@echo "make bench           benchmarks -> build/bench.json and BENCHMARKS.md (under 10 minutes on 2 cores)"
 	@echo "make fullsize        random-init Gemma-2-2b + full-size SAE through the helpers (about 11 GB RAM on CPU)"
 	@echo "make exercises       write the student notebooks notebooks/exercises/ from the instructor notebooks"
-	@echo "make reference       run the instructor notebooks, write data/reference/BACKEND.json (BACKEND=offline|gemma)"
-	@echo "make grade           grade ZIPS='submissions/*.zip' into OUT=grades, J zips at a time (runs student code!)"
+	@echo "make release OUT=DIR write the student repository (no solutions, keys, hidden tests) into DIR"
+	@echo "make submission STUDENT_ID=ID NOTEBOOKS=DIR OUT=DIR   build ID_hw3.zip (what the hand-in cell does)"
+	@echo "make expected        run the instructor solutions on the hidden tests in the sandbox (checks the course)"
+	@echo "make grade ZIPS='submissions/*.zip' OUT=grades [J=2] [SHARD=I/N]   grade in the bubblewrap sandbox"
+	@echo "make merge SHARDS='grades-1 grades-2' OUT=grades   one grades.csv from shard folders"
 
 setup: $(STAMP)
 
@@ -48,19 +51,30 @@ verify-assets: $(STAMP)
 	$(PY) -m helpers.assets compare data/offline build/offline-check
 
 exercises: $(STAMP)
-	$(PY) -m helpers.authoring
+	$(PY) -m helpers.coursework.authoring
 
-BACKEND ?= offline
-ZIPS    ?= submissions/*.zip
-OUT     ?= grades
-J       ?= 1
+release: $(STAMP)
+	@test -n "$(OUT)" || { echo "usage: make release OUT=DIR (a new folder)"; exit 2; }
+	$(PY) -m helpers.coursework.release --out "$(OUT)"
 
-reference: $(STAMP)
-	LAB_BACKEND=$(BACKEND) $(PY) -m helpers.grade --build-reference --backend $(BACKEND)
+submission: $(STAMP)
+	@test -n "$(STUDENT_ID)" -a -n "$(NOTEBOOKS)" || { echo "usage: make submission STUDENT_ID=ID NOTEBOOKS=DIR [OUT=DIR]"; exit 2; }
+	$(PY) -m helpers.handin --student-id "$(STUDENT_ID)" --notebooks "$(NOTEBOOKS)" --out "$(or $(OUT),.)"
 
-# Grading executes student code: run it in a throwaway container or VM.
+ZIPS  ?= submissions/*.zip
+OUT   ?=
+J     ?= 1
+SHARD ?= 1/1
+
+expected: $(STAMP)
+	$(PY) -m helpers.coursework.grading expected --out "$(or $(OUT),grades)"
+
+# Grading executes student code: only inside bubblewrap (`apt-get install bubblewrap`).
 grade: $(STAMP)
-	$(PY) -m helpers.grade $(ZIPS) --out $(OUT) --backend $(BACKEND) -j $(J)
+	$(PY) -m helpers.coursework.grading grade $(ZIPS) --out "$(or $(OUT),grades)" -j $(J) --shard $(SHARD)
+
+merge: $(STAMP)
+	$(PY) -m helpers.coursework.grading merge $(SHARDS) --out "$(or $(OUT),grades)"
 
 bench: $(STAMP)
 	LAB_BACKEND=offline $(PY) -m helpers.bench

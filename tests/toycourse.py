@@ -1,23 +1,20 @@
-"""A tiny two-exercise course used by the authoring, submission and grading tests (no models)."""
+"""A tiny two-exercise course (no model) used by the authoring, hand-in and grading tests."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import nbformat
 
-from helpers.colab import REPO_URL
+from helpers.coursework import authoring
 
-SETUP = f'''# Setup: in Colab, fetch the course code; everywhere, find the repo and load the models.
+SETUP = '''# Setup (the student version gets the course's own setup cell)
 import os, sys
 from pathlib import Path
-REPO_URL = "{REPO_URL}"
-if "google.colab" in sys.modules and not Path("/content/course/helpers").exists():
-    !git clone -q --depth 1 {{REPO_URL}} /content/course
-    os.chdir("/content/course/notebooks")
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("/content/course")] if (p / "helpers" / "backend.py").exists())
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "helpers" / "backend.py").exists())
 sys.path.insert(0, str(ROOT))
-from helpers.answers import AnswerSheet
+from helpers.handin import AnswerSheet
 answers = AnswerSheet("01_toy")'''
 
 DOUBLE = '''def double(x: int) -> int:
@@ -27,58 +24,108 @@ DOUBLE = '''def double(x: int) -> int:
     return result
     # END SOLUTION'''
 
+SCALE = '''def scale(v: torch.Tensor, k: float) -> torch.Tensor:
+    """v times k, as a new tensor."""
+    # BEGIN SOLUTION
+    return v * k
+    # END SOLUTION'''
+
 SPEC = {
-    "homework": "hw3",
-    "notebooks": {"01_toy": {"timeout_s": 60}},
+    "notebook": "01_toy",
+    "timeout_s": 60,
+    "exercises": {
+        "1.1": {"function": "double", "points": 2, "difficulty": 1, "importance": 1, "minutes": 2},
+        "1.2": {"function": "scale", "points": 3, "difficulty": 1, "importance": 1, "minutes": 2},
+    },
     "questions": {
-        "p1.double": {"notebook": "01_toy", "points": 2, "compare": "exact", "exercises": ["1.1"]},
-        "p1.k_squared": {"notebook": "01_toy", "points": 1, "compare": "exact", "exercises": ["1.2"]},
-        "p1.both": {"notebook": "01_toy", "points": 1, "compare": "abs", "tolerance": 0.5, "exercises": ["1.1", "1.2"]},
-        "p2.order": {"notebook": "01_toy", "points": 1, "compare": "ordering", "exercises": []},
-        "p2.token_seen": {"notebook": "01_toy", "points": 1, "compare": "exact", "exercises": []},
+        "p1.q1": {"kind": "choice", "points": 1},
+        "p1.q2": {"kind": "number", "points": 1, "tolerance": 0.5},
     },
 }
 
+CASES = '''"""Hidden cases of the toy course."""
+import torch
+from helpers.coursework.grading.compare import allclose, exact
+from helpers.coursework.grading.spec import Case
 
-def toy_notebook(sleep_s: float = 0.0):
-    """The instructor version of ``01_toy``: two exercises, their checks, five recorded answers."""
+
+def cases():
+    g = torch.Generator().manual_seed(7)
+    return {
+        "double": [Case("small", (3,), compare=exact()), Case("negative", (-7,), compare=exact()),
+                   Case("large", (10**6,), compare=exact())],
+        "scale": [Case("vector", (torch.randn(5, generator=g), 2.5), compare=allclose()),
+                  Case("matrix", (torch.randn(3, 4, generator=g), -1.0), compare=allclose())],
+    }
+'''
+
+
+def toy_notebook():
+    """The instructor version of ``01_toy``."""
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
     cells = [
         md("# 01 · Toy\nA notebook for the tests."),
-        code(SETUP),
-        md("### Exercise 1.1 — implement `double` (★, up to ~2 minutes)\nReturn twice the input."),
+        code(SETUP, metadata={"tags": ["setup", "context"]}),
+        code("import torch", metadata={"tags": ["context"]}),
+        md("### Exercise 1.1 — implement `double`\nReturn twice the input."),
         code(DOUBLE, outputs=[nbformat.v4.new_output("stream", text="leftover output\n")], execution_count=3),
         code('assert double(3) == 6, f"double(3) gave {double(3)}, expected 6"\nprint("✓ double")'),
-        code('answers.record("p1.double", double(21))'),
-        md("### Exercise 1.2 — choose `k`\n<!-- BEGIN SOLUTION -->\nk is 3 because three.\n<!-- END SOLUTION -->"),
-        code("k = 3  # SOLUTION\nprint(k)"),
-        code('answers.record("p1.k_squared", k * k)\nanswers.record("p1.both", double(k) + 0.25)'),
-        code(f'import time\ntime.sleep({sleep_s})\nanswers.record("p2.order", [0.1, 0.9, 0.5])\n'
-             'answers.record("p2.token_seen", any(os.environ.get(n) for n in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")))'),
+        md("### Exercise 1.2 — implement `scale`\n<!-- BEGIN SOLUTION -->\nMultiply.\n<!-- END SOLUTION -->"),
+        code(SCALE),
+        code("print(scale(torch.ones(2), 3.0))"),
+        md("**p1.q1** Which is right? A. no B. yes"),
+        code('answers.choose("p1.q1", "B")  # SOLUTION\nanswers.fill("p1.q2", 42)  # SOLUTION'),
         md("## Discussion\nDone."),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["widgets"] = {"state": {}}
     return nb
 
 
-REFERENCE = {"p1.double": 42, "p1.k_squared": 9, "p1.both": 6.25, "p2.order": [0.1, 0.9, 0.5], "p2.token_seen": False}
-
-
-def write_course(root: Path, sleep_s: float = 0.0) -> dict[str, Path]:
-    """Instructor notebook, spec and offline reference of the toy course under ``root``."""
-    paths = {"notebooks": root / "notebooks", "spec": root / "grading.json", "reference": root / "reference"}
-    paths["notebooks"].mkdir(parents=True, exist_ok=True)
-    paths["reference"].mkdir(parents=True, exist_ok=True)
-    nbformat.write(toy_notebook(sleep_s), paths["notebooks"] / "01_toy.ipynb")
-    paths["spec"].write_text(json.dumps(SPEC, indent=2))
-    (paths["reference"] / "offline.json").write_text(json.dumps({"backend": "offline", "answers": REFERENCE}))
+def write_course(root: Path) -> dict[str, Path]:
+    """Instructor notebook, its student version, spec and hidden cases of the toy course under ``root``."""
+    paths = {"notebooks": root / "notebooks", "exercises": root / "notebooks" / "exercises",
+             "spec": root / "grading", "cases": root / "toycases"}
+    for key in ("notebooks", "spec", "cases"):
+        paths[key].mkdir(parents=True, exist_ok=True)
+    nbformat.write(toy_notebook(), paths["notebooks"] / "01_toy.ipynb")
+    authoring.generate(paths["notebooks"], paths["exercises"], readme=None)
+    (paths["spec"] / "01_toy.json").write_text(json.dumps(SPEC, indent=2))
+    (paths["cases"] / "__init__.py").write_text("")
+    (paths["cases"] / "nb01.py").write_text(CASES)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     return paths
 
 
-def write_answers(directory: Path, answers: dict, notebook: str = "01_toy") -> Path:
-    """An answers file as AnswerSheet writes it."""
-    path = Path(directory) / f"{notebook}.answers.json"
-    path.write_text(json.dumps({"notebook": notebook, "backend": "offline", "answers": answers}, indent=2))
-    return path
+def load_toy_course(paths: dict[str, Path]):
+    from helpers.coursework.grading import grader
+
+    return grader.load_course(paths["spec"], paths["notebooks"], paths["exercises"], cases_package="toycases")
+
+
+def student_notebook(paths: dict[str, Path], edit=None) -> dict:
+    """The release notebook as JSON, optionally changed by ``edit(nb)``."""
+    nb = json.loads((paths["exercises"] / "01_toy.ipynb").read_text())
+    if edit:
+        edit(nb)
+    return nb
+
+
+def set_cell(nb: dict, contains: str, source: str) -> None:
+    """Replace the source of the first code cell that contains ``contains``."""
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and contains in "".join(cell["source"]):
+            cell["source"] = source
+            return
+    raise KeyError(contains)
+
+
+def write_zip(directory: Path, student_id: str, nb: dict, name: str = "01_toy") -> Path:
+    """``directory/STUDENTID_hw3.zip`` holding one notebook, built by the course's hand-in code."""
+    from helpers import handin
+
+    folder = directory / f"nb-{student_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.ipynb").write_text(json.dumps(nb))
+    return handin.build_zip(student_id, folder, directory)

@@ -1,6 +1,5 @@
-"""The one place that names the student release."""
+"""The one place that names the student release and the homework."""
+from helpers.colab import REPO_URL, github_slug  # REPO_URL: the repository students clone (the release)
 
-# The repository students clone (Colab setup cells and Open-in-Colab badges point here).
-RELEASE_SLUG = "understanding-transformers/gemma-2-2b-it-course"
-REPO_URL = f"https://github.com/{RELEASE_SLUG}.git"
+RELEASE_SLUG = github_slug(REPO_URL)
 HOMEWORK = "hw3"

@@ -1,4 +1,4 @@
-"""Student notebooks from instructor notebooks: ``python -m helpers.authoring`` (``make exercises``).
+"""Student notebooks from instructor notebooks: ``python -m helpers.coursework.authoring`` (``make exercises``).
 
 Instructor notebooks ``notebooks/NN_topic.ipynb`` mark solution code (otter-grader's conventions):
 
@@ -8,9 +8,14 @@ Instructor notebooks ``notebooks/NN_topic.ipynb`` mark solution code (otter-grad
     k = 2  # SOLUTION            ->   k = ...  # YOUR CODE HERE
 
 Markdown may hide model answers between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``.
-The student version ``notebooks/exercises/NN_topic.ipynb`` gets an Open-in-Colab badge on top
-and a submission cell at the end, loses outputs and execution counts, and keeps only
-well-known metadata, so generating it twice gives the same bytes.
+Question answers are single lines: ``answers.choose("p5.q1", ["A", "C"])  # SOLUTION`` becomes
+``answers.choose("p5.q1", ...)  # YOUR CODE HERE``.
+
+The student version ``notebooks/exercises/NN_topic.ipynb`` gets an Open-in-Colab badge on top,
+the course's setup cell (``REPO_URL`` from ``helpers/colab.py``, exit codes checked) in place of
+the first code cell, locked cells (``editable``/``deletable`` false: everything but exercises,
+answers and the hand-in cell), a hand-in cell at the end; it loses outputs and execution counts
+and keeps only well-known metadata, so generating it twice gives the same bytes.
 """
 from __future__ import annotations
 
@@ -23,9 +28,9 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.colab import badge_markdown, readme_with_badges
+from helpers.colab import REPO_URL, badge_markdown, readme_with_badges
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 EXERCISE_DIR = NOTEBOOK_DIR / "exercises"
 README = REPO_ROOT / "README.md"
@@ -41,7 +46,8 @@ YOUR_CODE = "# YOUR CODE HERE"
 MD_STUB = "*Your answer here.*"
 MARKER_WORDS = ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION")
 
-CELL_KEYS = {"tags", "jupyter"}
+CELL_KEYS = {"tags", "jupyter", "editable", "deletable"}
+ANSWER_CALL_RE = re.compile(r"\banswers\.(choose|fill)\(")
 BADGE_ID = "open-in-colab"
 SUBMIT_IDS = ("submit-text", "submit-code")
 
@@ -83,6 +89,10 @@ def stub_line(line: str) -> str:
             keep = statement[: node.value.col_offset].rstrip() + " "
         elif isinstance(node, ast.Return):
             keep = "return "
+        elif (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
+              and node.value.func.attr in ("choose", "fill") and len(node.value.args) == 2):
+            keep = statement[: node.value.args[1].col_offset]
+            return f"{indent}{keep}...)  {YOUR_CODE}"
     except (SyntaxError, IndexError):
         assignment = re.match(r"^([^=]*?[^=!<>:+\-*/%&|^@])=(?!=)", statement)
         keep = assignment.group(1).rstrip() + " = " if assignment else ""
@@ -147,6 +157,33 @@ def python_parses(source: str) -> str | None:
     return None
 
 
+def setup_source(name: str) -> str:
+    """The setup cell of every student notebook: fetch the course in Colab (exit codes checked), find it, load helpers."""
+    return (
+        "# Setup: in Colab, fetch the course code; everywhere, find the course folder and load the helpers.\n"
+        "import os, shutil, subprocess, sys\n"
+        "from pathlib import Path\n"
+        f'REPO_URL = "{REPO_URL}"\n'
+        'if "google.colab" in sys.modules and not Path("/content/course/helpers").exists():\n'
+        '    shutil.rmtree("/content/course", ignore_errors=True)\n'
+        '    for step, cmd in (("git clone", ["git", "clone", "-q", "--depth", "1", REPO_URL, "/content/course"]),\n'
+        '                      ("pip install", [sys.executable, "-m", "pip", "install", "-q", "-r", "/content/course/requirements.txt"])):\n'
+        "        if subprocess.run(cmd).returncode != 0:\n"
+        '            raise SystemExit(f"Setup stopped: `{step}` failed (its message is above). Check the runtime is online "\n'
+        '                             "and run this cell again; if it keeps failing: Runtime > Disconnect and delete runtime.")\n'
+        '    os.chdir("/content/course/notebooks")\n'
+        'ROOT = next((p for p in [Path.cwd(), *Path.cwd().parents, Path("/content/course")] if (p / "helpers" / "backend.py").exists()), None)\n'
+        "if ROOT is None:\n"
+        '    raise SystemExit("Setup stopped: no course folder (with helpers/) above this notebook: open it from the course repository.")\n'
+        "sys.path.insert(0, str(ROOT))\n"
+        "\n"
+        "from helpers import backend\n"
+        "from helpers.handin import AnswerSheet\n"
+        "print(backend.describe())\n"
+        f'answers = AnswerSheet("{name}")'
+    )
+
+
 def submission_cells(name: str) -> list:
     """The markdown + code cells appended to every student notebook for handing in."""
     text = (
@@ -159,8 +196,8 @@ def submission_cells(name: str) -> list:
     code = (
         "# Hand in: collect this notebook and its answers; with STUDENT_ID set, build and download the zip.\n"
         'STUDENT_ID = ""  # your student id, e.g. "b09901001"\n'
-        "from helpers import submission\n"
-        f'submission.submit("{name}", student_id=STUDENT_ID)'
+        "from helpers import handin\n"
+        f'handin.submit("{name}", student_id=STUDENT_ID)'
     )
     return [
         nbformat.v4.new_markdown_cell(text, id=SUBMIT_IDS[0]),
@@ -190,16 +227,26 @@ def exercise_numbers(nb, name: str) -> list[str]:
     return numbers
 
 
-def make_student(nb, name: str, only: set[str] | None = None):
-    """Student version of an instructor notebook (``only``: stub just these exercise numbers)."""
+def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool = True):
+    """Student version of an instructor notebook (``only``: stub just these exercise numbers; ``stub_answers``:
+    blank the question answers). ``make_student(nb, name, set(), False)`` is a fully solved hand-in."""
     if not NOTEBOOK_NAME_RE.match(name):
         raise AuthoringError(f"notebook name {name!r} must look like '04_sampling' (two digits, underscore, lowercase).")
     student = copy.deepcopy(nb)
     prefix = NOTEBOOK_NAME_RE.match(name).group(1).lstrip("0") or "0"
     count = 0
+    first_code = True
     for index, cell in enumerate(student.cells):
         where = f"{name}.ipynb cell {index + 1}"
-        if cell.cell_type == "code" and has_solution(cell):
+        locked = False
+        if cell.cell_type == "code" and first_code:
+            first_code = False
+            cell.source = setup_source(name)
+            locked = True
+        elif cell.cell_type == "code" and ANSWER_CALL_RE.search(cell.source) and "BEGIN SOLUTION" not in cell.source:
+            if stub_answers:
+                cell.source = strip_code(cell.source, "", "", where)  # question answers: single `# SOLUTION` lines
+        elif cell.cell_type == "code" and has_solution(cell):
             count += 1
             number, title = exercise_title(nb.cells, index, f"{prefix}.{count}")
             if only is None or number in only:
@@ -212,14 +259,19 @@ def make_student(nb, name: str, only: set[str] | None = None):
                 cell.source = stubbed
         elif cell.cell_type == "markdown" and "<!-- BEGIN SOLUTION" in cell.source:
             cell.source = strip_markdown(cell.source, where)
+        elif cell.cell_type == "code":
+            locked = True
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
         cell.setdefault("id", f"cell-{index + 1}")
-        cell.metadata = nbformat.from_dict({k: v for k, v in sorted(cell.metadata.items()) if k in CELL_KEYS})
+        metadata = {k: v for k, v in sorted(cell.metadata.items()) if k in CELL_KEYS - {"editable", "deletable"}}
+        if locked:
+            metadata |= {"deletable": False, "editable": False}
+        cell.metadata = nbformat.from_dict(dict(sorted(metadata.items())))
     badge = nbformat.v4.new_markdown_cell(badge_markdown(f"notebooks/exercises/{name}.ipynb"), id=BADGE_ID)
     student.cells.insert(0, badge)
-    if "submission.submit(" not in "".join(c.source for c in nb.cells if c.cell_type == "code"):
+    if "handin.submit(" not in "".join(c.source for c in nb.cells if c.cell_type == "code"):
         student.cells += submission_cells(name)
     clean_metadata(student)
     student.nbformat, student.nbformat_minor = 4, 5
