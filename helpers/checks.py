@@ -19,78 +19,330 @@ def require(condition: bool, hint: str) -> None:
 
 # --- 01 chat template ---------------------------------------------------------------------
 
-def check_chat_prompt(prompt: object, tokenizer, question: str) -> None:
-    """Exercise 1.1: ``prompt`` must be the templated string of one user turn ``question``."""
-    from helpers.chat import render
+_SPECIAL_TEXT = ("<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "<pad>")
 
-    require(not hasattr(prompt, "shape") and not isinstance(prompt, (list, dict)) and not hasattr(prompt, "keys"),
-            "You returned token ids, not text: call apply_chat_template(..., tokenize=False) to get the string.")
-    require(isinstance(prompt, str), f"Expected a string, got {type(prompt).__name__}.")
-    expected = render(tokenizer, question)
-    require(question in prompt, "The question text is missing: the messages list should be [{'role': 'user', 'content': question}].")
-    require(prompt.startswith(tokenizer.bos_token),
-            f"The string should start with {tokenizer.bos_token!r}: the template adds it; do not strip it.")
-    require(prompt.count(tokenizer.bos_token) == 1, f"{tokenizer.bos_token!r} appears {prompt.count(tokenizer.bos_token)} times; it belongs only at the start.")
-    require(prompt.endswith("<start_of_turn>model\n"),
-            "The string must end with '<start_of_turn>model\\n' so the model answers as itself: pass add_generation_prompt=True.")
-    require(prompt == expected, f"Close, but not the template's output. Expected:\n{expected!r}\ngot:\n{prompt!r}")
-    ok("the templated prompt matches tokenizer.apply_chat_template")
+
+def _stop_ids(tokenizer) -> list[int]:
+    """``<eos>`` and ``<end_of_turn>``: the two tokens Gemma ends a reply with."""
+    return [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")]
+
+
+def _greedy_new_ids(model, tokenizer, input_ids, max_new_tokens: int, stop_ids) -> list[int]:
+    """transformers' greedy ``generate`` on ``input_ids [1, T]``: the new token ids only."""
+    import torch
+
+    input_ids = input_ids.to(model.device)
+    with torch.no_grad():
+        out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new_tokens,
+                             do_sample=False, eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id)
+    return out[0, input_ids.shape[1]:].tolist()
+
+
+def _check_reply_text(got: object, want: str, prompt_text: str, eos_only, what: str) -> None:
+    """Name the usual mistakes of a decoded greedy reply (shared by 1.2 and 2.2)."""
+    require(isinstance(got, str), f"{what}: expected the answer as text (str), got {type(got).__name__}: "
+                                  "decode the new ids with tokenizer.decode(..., skip_special_tokens=True).")
+    if got == want:
+        return
+    lines = [line.strip() for line in prompt_text.splitlines() if line.strip()]
+    tail = max(lines, key=len) if lines else ""  # the longest line of the prompt: the question
+    require(not (tail and tail in got), f"{what}: the answer contains the prompt ({tail[:40]!r}…): decode only the "
+                                        "new tokens, output[0, input_ids.shape[1]:], not the whole output.")
+    require(not any(s in got for s in _SPECIAL_TEXT),
+            f"{what}: the answer contains special tokens ({[s for s in _SPECIAL_TEXT if s in got]}): decode with skip_special_tokens=True.")
+    require(got.strip() != want, f"{what}: strip the whitespace around the decoded answer (.strip()).")
+    if got.startswith(want) or got == eos_only():
+        require(False, f"{what}: the answer runs on past the end of the model's turn ({got[len(want):][:40]!r}…). Stop on both "
+                       "<eos> (id 1) and <end_of_turn> (id 107): eos_token_id=[1, 107] (eos_token_id=tokenizer.eos_token_id "
+                       "keeps only <eos>).")
+    require(not (want.startswith(got) and got), f"{what}: the answer stops too early ({got!r} is only the start of {want!r}): "
+                                                "pass max_new_tokens to generate.")
+    require(False, f"{what}: expected the greedy answer {want!r}, got {got!r}: use do_sample=False (greedy decoding).")
+
+
+def check_prompt_ids(prompt_ids, tokenizer) -> None:
+    """Exercise 1.1: ``prompt_ids(tokenizer, question, use_template) -> ids [1, T]`` (long) with exactly one ``<bos>``."""
+    import torch
+
+    bos = tokenizer.bos_token_id
+    start_of_turn = tokenizer.convert_tokens_to_ids("<start_of_turn>")
+    questions = ["Name a color in a rainbow.", "What does a chat template do? Answer in one sentence."]
+    for question in questions:
+        messages = [{"role": "user", "content": question}]
+        for use_template in (True, False):
+            what = f"prompt_ids(tokenizer, {question!r}, use_template={use_template})"
+            got = prompt_ids(tokenizer, question, use_template)
+            require(not isinstance(got, str), f"{what} returned text: tokenize it and return the token ids as a tensor.")
+            require(not hasattr(got, "keys"), f"{what} returned the whole encoding ({type(got).__name__} with "
+                                              "input_ids and attention_mask): return only its ['input_ids'].")
+            require(isinstance(got, torch.Tensor), f"{what} returned a {type(got).__name__}: return a torch tensor of shape "
+                                                   "[1, T] (pass return_tensors='pt').")
+            require(got.dim() != 1, f"{what} has shape {tuple(got.shape)}: add the batch dimension, [1, T] "
+                                    "(return_tensors='pt', or ids.unsqueeze(0)).")
+            require(got.dim() == 2 and got.shape[0] == 1, f"{what} has shape {tuple(got.shape)}, expected [1, T].")
+            require(got.dtype == torch.long, f"{what} has dtype {got.dtype}: token ids are torch.long (int64).")
+            row = got[0].cpu().tolist()
+            n_bos = row.count(bos)
+            require(n_bos < 2, f"{what} holds {n_bos} × <bos> ({tokenizer.convert_ids_to_tokens(row[:3])} …): the rendered "
+                               "template already starts with <bos> and tokenizer(text) adds another — the original homework's "
+                               "bug. Tokenize the rendered string with add_special_tokens=False, or let apply_chat_template tokenize.")
+            require(n_bos == 1 and row[0] == bos, f"{what} does not start with <bos> (id {bos}): "
+                                                  + ("apply_chat_template adds it; do not strip it." if use_template else
+                                                     "plain tokenization keeps the tokenizer's <bos> (the default add_special_tokens=True)."))
+            if use_template:
+                want = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+                require(start_of_turn in row, f"{what} has no <start_of_turn> (id {start_of_turn}): use_template=True must "
+                                              "apply the chat template.")
+                no_prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=False, return_tensors="pt", return_dict=True)["input_ids"]
+                require(row != no_prompt[0].tolist(), f"{what} ends after the user's <end_of_turn>: pass add_generation_prompt=True "
+                                                      "so the prompt opens the model's turn (<start_of_turn>model\\n).")
+            else:
+                want = tokenizer(question, return_tensors="pt")["input_ids"]
+                require(start_of_turn not in row, f"{what} contains <start_of_turn>: use_template=False means the bare question, "
+                                                  "tokenized as plain text.")
+            want_row = want[0].tolist()
+            if row != want_row:
+                other = [q for q in questions if q != question][0]
+                require(other not in tokenizer.decode(row), f"{what} encodes another question: use the `question` argument, not a global.")
+                diff = next((i for i, (a, b) in enumerate(zip(row, want_row)) if a != b), min(len(row), len(want_row)))
+                require(False, f"{what}: {len(row)} ids, expected {len(want_row)}; first difference at position {diff}: "
+                               f"got {tokenizer.convert_ids_to_tokens(row[diff:diff + 3])}, expected "
+                               f"{tokenizer.convert_ids_to_tokens(want_row[diff:diff + 3])}.")
+    ok("prompt_ids: [1, T] long ids, one <bos>; the template ends with the generation prompt; plain text = tokenizer(question)")
+
+
+def check_generate_answer(generate_answer, model, tokenizer) -> None:
+    """Exercise 1.2: greedy answer to ``input_ids``, new tokens only, stopped at ``<eos>`` or ``<end_of_turn>``, stripped."""
+    question = "Name a color in a rainbow, please just answer in a word without any emoji."
+    templated = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                              return_tensors="pt", return_dict=True)["input_ids"]
+    plain = tokenizer("Machine learning is", return_tensors="pt")["input_ids"]
+    stops = _stop_ids(tokenizer)
+    for input_ids, max_new_tokens, name in [(templated, 20, "the templated rainbow question"), (plain, 6, "'Machine learning is'")]:
+        what = f"generate_answer on {name} (max_new_tokens={max_new_tokens})"
+        before = input_ids.clone()
+        got = generate_answer(model, tokenizer, input_ids.clone(), max_new_tokens)
+        want = tokenizer.decode(_greedy_new_ids(model, tokenizer, input_ids, max_new_tokens, stops), skip_special_tokens=True).strip()
+        prompt_text = tokenizer.decode(input_ids[0], skip_special_tokens=True)
+
+        def eos_only(input_ids=input_ids, max_new_tokens=max_new_tokens):
+            ids = _greedy_new_ids(model, tokenizer, input_ids, max_new_tokens, [tokenizer.eos_token_id])
+            return tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+        require(input_ids.equal(before), f"{what}: the input ids changed.")
+        _check_reply_text(got, want, prompt_text, eos_only, what)
+    ok("generate_answer: greedy, new tokens only, stops at <end_of_turn>, special tokens skipped")
+
+
+def check_coherence(coherence, cross_encoder) -> None:
+    """Exercise 1.3: ``coherence(cross_encoder, question, answer)`` = the cross-encoder's raw logit (no sigmoid)."""
+    import math
+
+    import torch
+
+    scorer, scorer_tokenizer = cross_encoder.model, cross_encoder.tokenizer
+    scorer.eval()
+    question = "What is the difference between supervised and unsupervised learning?"
+    pairs = [(question, "Supervised learning uses labeled examples; unsupervised learning finds structure without labels."),
+             (question, "Name a color in a rainbow."),
+             ("Name a color in a rainbow.", "Red.")]
+
+    def logit(first: str, second: str) -> float:  # the homework's AutoModelForSequenceClassification logit
+        features = scorer_tokenizer([first], [second], padding=True, truncation=True, return_tensors="pt").to(scorer.device)
+        with torch.no_grad():
+            return float(scorer(**features).logits.squeeze())
+
+    for q, a in pairs:
+        what = f"coherence(cross_encoder, {q[:30]!r}…, {a[:30]!r}…)"
+        got = coherence(cross_encoder, q, a)
+        require(isinstance(got, float), f"{what} returned a {type(got).__name__}: return one Python float "
+                                        "(e.g. float(scores[0]) or logits.item()).")
+        want = logit(q, a)
+        if math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-4):
+            continue
+        require(not math.isclose(got, 1 / (1 + math.exp(-want)), abs_tol=1e-4),
+                f"{what} = {got:.4f} is sigmoid(logit), a probability in (0, 1); the homework's score is the raw logit "
+                f"{want:.4f} (CrossEncoder.predict with the Identity activation that load_cross_encoder sets, or the model's logits).")
+        require(not math.isclose(got, logit(a, q), rel_tol=1e-4, abs_tol=1e-4),
+                f"{what}: question and answer are swapped: score the pair (question, answer), question first.")
+        require(False, f"{what} = {got:.4f}, expected the cross-encoder's raw logit {want:.4f}.")
+    ok(f"coherence: the cross-encoder's raw logit on {len(pairs)} pairs")
 
 
 # --- 02 multi-turn chat -------------------------------------------------------------------
 
-def check_history(history: object, prompt: object, tokenizer, user_turns: list[str]) -> None:
-    """Exercise 2.1: ``history`` holds every user turn and reply so far; ``prompt`` is its rendering for the next reply."""
-    from helpers.chat import render
-
-    require(isinstance(history, list) and all(isinstance(m, dict) for m in history),
-            "history must be a list of {'role': ..., 'content': ...} dicts.")
-    roles = [m.get("role") for m in history]
-    require("model" not in roles, "Store the model's replies with role 'assistant': the template itself renders that as 'model'.")
-    users = [m.get("content") for m in history if m.get("role") == "user"]
-    require(users == list(user_turns),
-            f"history should contain the user turns {len(user_turns)} so far, in order; found {len(users)} user turns.")
-    require(roles == ["user", "assistant"] * (len(user_turns) - 1) + ["user"],
-            f"roles should alternate user/assistant and end with the new user turn; got {roles}. Did you append the model's reply?")
-    require(isinstance(prompt, str), "prompt should be the templated string (apply_chat_template(..., tokenize=False)).")
-    require(prompt.endswith("<start_of_turn>model\n"), "The prompt must end with '<start_of_turn>model\\n': add_generation_prompt=True.")
-    expected = render(tokenizer, history)
-    require(prompt == expected, f"prompt is not the rendering of history. Expected:\n{expected!r}\ngot:\n{prompt!r}")
-    ok(f"history has {len(history)} messages and renders to the full prompt")
+_RAINBOW = "Name a color in a rainbow, please just answer in a word without any emoji."
 
 
-def check_next_prompt(next_prompt, tokenizer) -> None:
-    """Exercise 2.1: ``next_prompt(history, user_text) -> (history, prompt)`` over two rounds with a stand-in reply."""
-    turns = ["Name a color in a rainbow.", "Another one?"]
-    result = next_prompt([], turns[0])
-    require(isinstance(result, tuple) and len(result) == 2, "next_prompt should return a pair: (new_history, prompt).")
-    history, prompt = result
-    check_history(history, prompt, tokenizer, turns[:1])
-    history = [*history, {"role": "assistant", "content": "Red"}]
-    history, prompt = next_prompt(history, turns[1])
-    require("Red" in prompt, "The second prompt lost the model's first reply: keep every earlier turn in the history.")
-    check_history(history, prompt, tokenizer, turns)
+def check_render_prompt(render_prompt, tokenizer) -> None:
+    """Exercise 2.1: ``render_prompt(tokenizer, history) -> str``, the whole conversation with the generation prompt."""
+    import copy
+
+    histories = [
+        [{"role": "user", "content": _RAINBOW}],
+        [{"role": "user", "content": _RAINBOW}, {"role": "assistant", "content": "Red."},
+         {"role": "user", "content": "Another one?"}],
+    ]
+    for history in histories:
+        what = f"render_prompt on a history of {len(history)} message(s)"
+        given = copy.deepcopy(history)
+        got = render_prompt(tokenizer, given)
+        require(given == history, f"{what}: the history you were given changed: render it, do not modify it.")
+        require(isinstance(got, str), f"{what} returned a {type(got).__name__}: return the text "
+                                      "(apply_chat_template(..., tokenize=False)).")
+        want = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+        if got == want:
+            continue
+        bos = tokenizer.bos_token
+        require(got.count(bos) < 2, f"{what}: {got.count(bos)} × {bos}: the template writes <bos> once; do not add another.")
+        require("<start_of_turn>assistant" not in got, f"{what}: the prompt says '<start_of_turn>assistant': Gemma's template "
+                                                       "writes the assistant's turns as 'model' — let apply_chat_template render the roles.")
+        require(got.endswith("<start_of_turn>model\n"), f"{what}: the prompt must end by opening the model's turn, "
+                                                        "'<start_of_turn>model\\n': pass add_generation_prompt=True.")
+        turns, want_turns = got.count("<start_of_turn>"), want.count("<start_of_turn>")
+        require(turns == want_turns, f"{what}: {turns} × <start_of_turn>, expected {want_turns} (one per message plus the "
+                                     "generation prompt): render every message of the history, not only the last one.")
+        diff = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        require(False, f"{what}: differs from apply_chat_template at character {diff}: got {got[diff:diff + 30]!r}, "
+                       f"expected {want[diff:diff + 30]!r}.")
+    ok("render_prompt: every turn, assistant written as model, one <bos>, ends with '<start_of_turn>model\\n'")
+
+
+def check_chat_round(chat_round, model, tokenizer) -> None:
+    """Exercise 2.2: ``chat_round(model, tokenizer, history, user_text, max_new_tokens)`` -> a NEW list + user turn + greedy reply."""
+    import copy
+
+    stops = _stop_ids(tokenizer)
+
+    def reply_to(messages, max_new_tokens, stop_ids=stops):
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+        return tokenizer.decode(_greedy_new_ids(model, tokenizer, ids, max_new_tokens, stop_ids), skip_special_tokens=True).strip()
+
+    history: list[dict] = []
+    for round_number, user_text in enumerate([_RAINBOW, "That's great! Now, could you tell me another color?"], start=1):
+        what = f"chat_round, round {round_number}"
+        given = copy.deepcopy(history)
+        got = chat_round(model, tokenizer, given, user_text, 12)
+        require(got is not given, f"{what}: you returned the list you were given: build and return a NEW list "
+                                  "(history + [user turn, reply]).")
+        require(given == history, f"{what}: the history you were given changed (did you .append to it?): leave it as it "
+                                  "is and return a new list.")
+        require(isinstance(got, list), f"{what}: return a list of messages, not a {type(got).__name__}.")
+        require(len(got) == len(history) + 2, f"{what}: expected {len(history) + 2} messages (the history, your user turn "
+                                              f"and the model's reply), got {len(got)}.")
+        require(got[:len(history)] == history, f"{what}: the earlier messages changed: keep the history as it was.")
+        require(got[-2] == {"role": "user", "content": user_text},
+                f"{what}: the second-to-last message should be {{'role': 'user', 'content': user_text}}, got {got[-2]!r}.")
+        reply = got[-1]
+        require(isinstance(reply, dict) and set(reply) == {"role", "content"},
+                f"{what}: the reply should be a dict {{'role': 'assistant', 'content': text}}, got {reply!r}.")
+        require(reply["role"] == "assistant", f"{what}: store the reply with role 'assistant', not {reply['role']!r} "
+                                              "(the template prints it as 'model').")
+        messages = got[:-1]
+        want = reply_to(messages, 12)
+        if reply["content"] != want and round_number > 1:
+            require(reply["content"] != reply_to(messages[-1:], 12),
+                    f"{what}: the reply answers only the last user turn: the model must read the whole history.")
+        prompt_text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        _check_reply_text(reply["content"], want, prompt_text.replace("<start_of_turn>", "").replace("<end_of_turn>", ""),
+                          lambda: reply_to(messages, 12, [tokenizer.eos_token_id]), what)
+        history = got
+    ok("chat_round: a new list, the user turn, the greedy reply to the whole history as 'assistant'")
+
+
+def check_top_next_tokens(top_next_tokens, model, tokenizer) -> None:
+    """Exercise 2.3: ``top_next_tokens(model, tokenizer, history, k)`` -> ``[(token text, probability)]``, most likely first."""
+    import math
+
+    import torch
+
+    def probs_of(input_ids):
+        with torch.no_grad():
+            return torch.softmax(model(input_ids=input_ids.to(model.device)).logits[0].float(), dim=-1).cpu()
+
+    cases = [([{"role": "user", "content": "Hi"}], 10),
+             ([{"role": "user", "content": _RAINBOW}, {"role": "assistant", "content": "Red."},
+               {"role": "user", "content": "Another one?"}], 5)]
+    for history, k in cases:
+        what = f"top_next_tokens(…, history of {len(history)}, k={k})"
+        got = top_next_tokens(model, tokenizer, [dict(m) for m in history], k)
+        require(isinstance(got, list), f"{what} returned a {type(got).__name__}: return a list of (token text, probability) pairs.")
+        require(len(got) == k, f"{what}: {len(got)} pairs, expected k = {k}.")
+        for item in got:
+            require(isinstance(item, (tuple, list)) and len(item) == 2, f"{what}: each item should be a pair (text, probability), got {item!r}.")
+            text, prob = item
+            require(not (isinstance(text, (int, float)) and isinstance(prob, str)), f"{what}: the pair is (text, probability), not (probability, text).")
+            require(isinstance(text, str), f"{what}: the first element should be the decoded token text (tokenizer.decode([id])), "
+                                           f"got {type(text).__name__} {text!r}.")
+            require(isinstance(prob, float), f"{what}: the probability should be a Python float (float(p)), got {type(prob).__name__}.")
+        texts, probs = [t for t, _ in got], [p for _, p in got]
+        require(all(0.0 <= p <= 1.0 for p in probs), f"{what}: values {[round(p, 3) for p in probs[:3]]} … are not probabilities "
+                                                     "(logits?): apply torch.softmax over the vocabulary (dim=-1).")
+        require(not all(math.isclose(p, 1.0) for p in probs), f"{what}: every probability is 1.0: the softmax ran over the wrong "
+                                                               "dimension — use dim=-1 (the vocabulary).")
+        require(probs == sorted(probs, reverse=True), f"{what}: list the most likely token first (torch.topk sorts descending).")
+        ids = tokenizer.apply_chat_template(history, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+        all_probs = probs_of(ids)
+        top = torch.topk(all_probs[-1], k)
+        want_texts = [tokenizer.decode([i]) for i in top.indices.tolist()]
+        want_probs = top.values.tolist()
+        if texts == want_texts and all(math.isclose(p, w, rel_tol=1e-3, abs_tol=1e-4) for p, w in zip(probs, want_probs)):
+            continue
+        pieces = tokenizer.convert_ids_to_tokens(top.indices.tolist())
+        require(not (texts == pieces and pieces != want_texts), f"{what}: these are vocabulary pieces ({pieces[:4]} …); decode each "
+                                                                "id with tokenizer.decode([id]) to get the token's text.")
+        require(not math.isclose(sum(probs), 1.0, abs_tol=1e-3) or math.isclose(sum(want_probs), 1.0, abs_tol=1e-3),
+                f"{what}: your {k} probabilities sum to 1: softmax over the whole vocabulary first, then take the top {k} "
+                "(do not renormalise the top k).")
+
+        def matches(p_row) -> bool:
+            values = torch.topk(p_row, k).values.tolist()
+            return all(math.isclose(p, w, rel_tol=1e-3, abs_tol=1e-4) for p, w in zip(probs, values))
+
+        rendered = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+        require(not matches(probs_of(tokenizer(rendered, return_tensors="pt")["input_ids"])[-1]),
+                f"{what}: your probabilities come from a prompt with two <bos>: tokenize the rendered prompt with "
+                "add_special_tokens=False, or let apply_chat_template tokenize.")
+        no_gen = tokenizer.apply_chat_template(history, add_generation_prompt=False, return_tensors="pt", return_dict=True)["input_ids"]
+        require(not matches(probs_of(no_gen)[-1]), f"{what}: the prompt lacks the generation prompt: add_generation_prompt=True, so "
+                                                   "the distribution is that of the reply's first token.")
+        require(not matches(all_probs[0]), f"{what}: you took the first position's logits: the next token follows the LAST "
+                                           "position, logits[0, -1].")
+        require(False, f"{what}: expected {list(zip(want_texts, [round(p, 4) for p in want_probs]))}, got "
+                       f"{list(zip(texts, [round(p, 4) for p in probs]))}.")
+    ok("top_next_tokens: softmax of the last position's logits, top k decoded, most likely first")
 
 
 # --- 03 tokenization ----------------------------------------------------------------------
 
-def check_token_table(table: object, tokenizer, text: str) -> None:
-    """Exercise 3.1: one row per token with columns ``id`` and ``piece``, ``<bos>`` first."""
-    require(hasattr(table, "columns"), "Build a pandas DataFrame (pd.DataFrame({'id': ..., 'piece': ...})).")
-    for column in ("id", "piece"):
-        require(column in table.columns, f"The table needs a column named {column!r}; it has {list(table.columns)}.")
-    expected_ids = tokenizer(text)["input_ids"]
-    ids = [int(i) for i in table["id"]]
-    require(len(ids) > 0 and ids[0] == tokenizer.bos_token_id,
-            f"The first token should be <bos> (id {tokenizer.bos_token_id}): call the tokenizer with its default add_special_tokens=True.")
-    require(len(ids) == len(expected_ids), f"{len(ids)} rows, but the tokenizer makes {len(expected_ids)} tokens of this sentence.")
-    for row, (got, want) in enumerate(zip(ids, expected_ids)):
-        require(got == want, f"Row {row} has id {got}, expected {want}.")
-    expected_pieces = tokenizer.convert_ids_to_tokens(expected_ids)
-    for row, (got, want) in enumerate(zip(table["piece"], expected_pieces)):
-        require(got == want, f"Row {row}: piece {got!r}, expected {want!r} — use tokenizer.convert_ids_to_tokens "
-                             "(it keeps the '▁' space marker; decode() drops it).")
-    ok(f"{len(ids)} tokens, ids and pieces match the tokenizer")
+def check_token_table(token_table, tokenizer) -> None:
+    """Exercise 3.1: ``token_table(tokenizer, text) -> [(piece, id)]`` for every token of ``tokenizer(text)``, ``<bos>`` first."""
+    for text in ["I love taking a Machine Learning course by Professor Hung-yi Lee, What about you?", "naïve café 😀 3.14"]:
+        what = f"token_table(tokenizer, {text[:30]!r}…)"
+        got = token_table(tokenizer, text)
+        require(not hasattr(got, "columns"), f"{what} returned a DataFrame: return a list of (piece, id) tuples.")
+        require(isinstance(got, list), f"{what} returned a {type(got).__name__}: return a list of (piece, id) tuples.")
+        want_ids = tokenizer(text)["input_ids"]
+        want = list(zip(tokenizer.convert_ids_to_tokens(want_ids), want_ids))
+        for item in got:
+            require(isinstance(item, (tuple, list)) and len(item) == 2, f"{what}: each row should be a pair (piece, id), got {item!r}.")
+            require(not (isinstance(item[0], int) and isinstance(item[1], str)), f"{what}: each row is (piece, id), not (id, piece).")
+            require(isinstance(item[0], str), f"{what}: the piece should be a string, got {type(item[0]).__name__}.")
+            require(isinstance(item[1], int) and not isinstance(item[1], bool),
+                    f"{what}: the id should be a Python int, got {type(item[1]).__name__} (use .tolist() or int(...)).")
+        got = [tuple(item) for item in got]
+        if got == want:
+            continue
+        require(not (got and got[0][1] != tokenizer.bos_token_id and got == want[1:]),
+                f"{what}: <bos> is missing: the model reads tokenizer(text) with its default add_special_tokens=True "
+                "(the original homework passed add_special_tokens=False and so listed one token less).")
+        require(len(got) == len(want), f"{what}: {len(got)} rows, but tokenizer(text) makes {len(want)} tokens.")
+        decoded = [tokenizer.decode([i]) for _, i in want]
+        require([p for p, _ in got] != decoded, f"{what}: these pieces are decoded text (' love'); use "
+                                                "tokenizer.convert_ids_to_tokens, which keeps the '▁' space marker ('▁love').")
+        for row, (g, w) in enumerate(zip(got, want)):
+            require(g == w, f"{what}: row {row} is {g!r}, expected {w!r}.")
+    ok("token_table: (piece, id) for every token of tokenizer(text), <bos> first, pieces with '▁'")
 
 
 # --- 04 sampling --------------------------------------------------------------------------
