@@ -8,8 +8,6 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from helpers.chat import TopTokens
-
 
 def _axes(ax, figsize: tuple[float, float]):
     """The given axes, or a new figure's."""
@@ -23,13 +21,15 @@ def show_piece(piece: str) -> str:
     return piece.replace("\n", "\\n") if piece.strip() else repr(piece)
 
 
-def plot_top_tokens(top: TopTokens, title: str, ax=None):
-    """Horizontal bar plot of the next-token probabilities in ``top`` (most likely on top)."""
-    ax = _axes(ax, (6, 0.35 * len(top.pieces) + 1.2))
-    labels = [f"{show_piece(p)}  ({int(i)})" for p, i in zip(top.pieces, top.ids)]
-    sns.barplot(x=top.probs.tolist(), y=labels, hue=labels, palette="viridis", legend=False, ax=ax, orient="h")
-    ax.set(title=title, xlabel="probability of being the next token", ylabel="token piece (id)", xlim=(0, 1))
-    for y, p in enumerate(top.probs.tolist()):
+def plot_top_tokens(top: Sequence[tuple[str, float]], title: str, ax=None):
+    """Horizontal bar plot of ``(token text, probability)`` pairs, most likely first (e.g. ``top_next_tokens``'s output)."""
+    pairs = [(str(text), float(prob)) for text, prob in top]
+    ax = _axes(ax, (6, 0.35 * len(pairs) + 1.2))
+    labels = [f"{rank}. {show_piece(text)}" for rank, (text, _) in enumerate(pairs, 1)]
+    probs = [prob for _, prob in pairs]
+    sns.barplot(x=probs, y=labels, hue=labels, palette="viridis", legend=False, ax=ax, orient="h")
+    ax.set(title=title, xlabel="probability of being the next token", ylabel="token (rank)", xlim=(0, 1))
+    for y, p in enumerate(probs):
         ax.text(p + 0.01, y, f"{p:.3f}", va="center", fontsize=8)
     return ax
 
