@@ -14,7 +14,10 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: setup test unit offline-assets verify-assets exercises release submission expected grade merge clean help
 
 help:
-	@echo "make setup           create $(VENV): torch==2.13.0 (CPU wheel) then requirements-dev.txt"
+	@echo "make setup           create $(VENV) from requirements-lock.txt (exact versions; torch==2.13.0 CPU wheel)"
+	@echo "make lock            re-resolve requirements-dev.txt in a fresh venv and rewrite requirements-lock.txt"
+	@echo "make lab             JupyterLab on notebooks/ with the offline backend (LAB_ARGS=--no-browser on a server)"
+	@echo "make run             execute every notebook headless -> build/run/ (.ipynb + .html) and print a summary"
 	@echo "make test            unit tests + nbval of every notebook on the offline backend"
 	@echo "make offline-assets  rebuild data/offline/ (tokenizer, LM, cross-encoder, SAE; deterministic)"
 	@echo "make verify-assets   rebuild into build/offline-check and compare with the committed manifest"
@@ -30,11 +33,31 @@ help:
 setup: $(STAMP)
 
 # torch is pinned in the same pip call as the requirements, so nothing can pull a
-# CUDA build of torch. A second `make setup` is a no-op until a requirements file changes.
-$(STAMP): requirements.txt requirements-dev.txt
+# CUDA build of torch; requirements-lock.txt (written by `make lock`) pins every other package,
+# transitive ones included, and the check fails if the venv differs from it. A second
+# `make setup` is a no-op until the lock or a requirements file changes.
+LOCK := requirements-lock.txt
+$(STAMP): $(LOCK) requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0 -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0 -r requirements-dev.txt -c $(LOCK)
+	$(PY) -m helpers.offline.lock check --lock $(LOCK)
 	touch $(STAMP)
+
+.PHONY: lock lab run
+
+# A fresh temporary venv resolves requirements-dev.txt (+ torch==2.13.0) and `pip freeze` becomes the lock.
+lock:
+	$(PYTHON) -m helpers.offline.lock write --out $(LOCK)
+
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told (containers, CI machines): allow it only then.
+LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+lab: $(STAMP)
+	@echo "JupyterLab on notebooks/ with LAB_BACKEND=offline: open the http://127.0.0.1:...?token=... URL printed below (Ctrl-C twice stops it)."
+	LAB_BACKEND=offline $(PY) -m jupyterlab --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
+
+run: $(STAMP)
+	LAB_BACKEND=offline $(PY) -m helpers.offline.run_all --out build/run $(NOTEBOOKS)
 
 test: $(STAMP)
 	LAB_BACKEND=offline $(PY) -m pytest -q --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
