@@ -1,4 +1,4 @@
-"""Chat messages → Gemma's templated prompt, token tables and the next-token top-k table.
+"""Plumbing for chat messages: validation of a conversation and of a tokenizer, with clear errors.
 
 A conversation is a list of messages ``{"role": "user" | "assistant", "content": str}``.
 Gemma's chat template renders the ``assistant`` role as ``model``:
@@ -7,32 +7,20 @@ Gemma's chat template renders the ``assistant`` role as ``model``:
     Hello<end_of_turn>
     <start_of_turn>model
 
-The template already starts with ``<bos>``. Tokenizing that *string* again with the
-tokenizer's default settings adds a second ``<bos>``: use :func:`encode_messages`
-(template and tokens in one step) or ``add_special_tokens=False``.
+Rendering, tokenizing, generating and reading the next-token distribution are the exercises
+of notebooks 01–03: they live in the notebooks, not here. Gemma's template itself only checks
+that the roles alternate (user first) and refuses a ``system`` role; any other role name is
+printed as given (``model`` renders exactly like ``assistant``). :func:`check_messages` is
+stricter, so that a typo in a role is caught before it reaches the model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import torch
 
 ROLES = ("user", "assistant")
 Message = dict[str, str]
-
-
-@dataclass(frozen=True)
-class TopTokens:
-    """The ``k`` most likely next tokens: ids ``[k]``, pieces and probabilities ``[k]`` (descending)."""
-
-    ids: torch.Tensor
-    pieces: list[str]
-    probs: torch.Tensor
-
-    def rows(self) -> list[tuple[int, int, str, float]]:
-        """``(rank, id, piece, probability)`` rows, rank starting at 1."""
-        return [(rank, int(i), piece, float(p)) for rank, (i, piece, p) in enumerate(zip(self.ids, self.pieces, self.probs), 1)]
 
 
 def check_text(text: object, what: str = "prompt") -> str:
@@ -57,17 +45,12 @@ def require_chat_tokenizer(tokenizer: object) -> None:
         )
 
 
-def user_message(text: str) -> Message:
-    """One user turn, ``{"role": "user", "content": text}``."""
-    return {"role": "user", "content": check_text(text)}
-
-
 def check_messages(messages: Sequence[Mapping[str, str]]) -> list[Message]:
     """Validate a conversation (non-empty, roles alternate user/assistant starting with user); return a copy."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise TypeError("messages must be a list of {'role': ..., 'content': ...} dicts, e.g. [user_message('Hi')].")
+        raise TypeError("messages must be a list of {'role': ..., 'content': ...} dicts, e.g. [{'role': 'user', 'content': 'Hi'}].")
     if not messages:
-        raise ValueError("the conversation is empty: start it with user_message(text).")
+        raise ValueError("the conversation is empty: start it with a user message {'role': 'user', 'content': text}.")
     checked = []
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
@@ -88,92 +71,26 @@ def check_messages(messages: Sequence[Mapping[str, str]]) -> list[Message]:
     return checked
 
 
-def add_turn(messages: Sequence[Mapping[str, str]], role: str, text: str) -> list[Message]:
-    """A new history: ``messages`` plus one ``role`` turn (``user`` or ``assistant``), alternation checked."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES} (the template renders 'assistant' as 'model'), got {role!r}.")
-    history = check_messages(messages) if messages else []
-    return check_messages([*history, {"role": role, "content": text}])
+def count_token(input_ids: torch.Tensor | Sequence[int], token_id: int) -> int:
+    """How many times ``token_id`` occurs in ``input_ids`` (any shape)."""
+    return int((torch.as_tensor(input_ids) == token_id).sum())
 
 
-def as_messages(prompt: str | Sequence[Mapping[str, str]]) -> list[Message]:
-    """A string becomes one user turn; a list of messages is validated."""
-    return [user_message(prompt)] if isinstance(prompt, str) else check_messages(prompt)
+# --- transitional -------------------------------------------------------------------------------
+# Tokenizing a prompt (with or without the template) is exercise 1.1 of notebook 01 (`prompt_ids`),
+# so these two must leave helpers/. They stay only while helpers/generation.py (`prompt_inputs`),
+# helpers/checks.py (`check_sample_with_filter`) and notebook 04 still import them: delete them as
+# soon as those call `tokenizer.apply_chat_template(..., return_dict=True)` themselves.
 
-
-def render(tokenizer, prompt: str | Sequence[Mapping[str, str]], add_generation_prompt: bool = True) -> str:
-    """The exact templated string the model reads (``<bos>`` included, ends with ``<start_of_turn>model\\n``)."""
+def encode_messages(tokenizer, prompt, add_generation_prompt: bool = True) -> dict[str, torch.Tensor]:
+    """Template and tokenize in one step (one ``<bos>``): used by ``helpers.generation`` only."""
     require_chat_tokenizer(tokenizer)
-    return tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=add_generation_prompt)
-
-
-def encode_messages(tokenizer, prompt: str | Sequence[Mapping[str, str]], add_generation_prompt: bool = True) -> dict[str, torch.Tensor]:
-    """Template and tokenize in one step: ``{"input_ids": [1, seq], "attention_mask": [1, seq]}`` with one ``<bos>``."""
-    require_chat_tokenizer(tokenizer)
-    encoding = tokenizer.apply_chat_template(
-        as_messages(prompt), add_generation_prompt=add_generation_prompt, return_tensors="pt", return_dict=True
-    )
+    messages = [{"role": "user", "content": check_text(prompt)}] if isinstance(prompt, str) else check_messages(prompt)
+    encoding = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, return_tensors="pt", return_dict=True)
     return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
 
 
 def encode_text(tokenizer, text: str, add_special_tokens: bool = True) -> dict[str, torch.Tensor]:
-    """Tokenize plain text (no template): ``{"input_ids": [1, seq], "attention_mask": [1, seq]}``.
-
-    With the default ``add_special_tokens=True`` Gemma's tokenizer prepends ``<bos>``; pass
-    ``False`` for a string that already starts with one (a rendered template).
-    """
-    check_text(text)
-    encoding = tokenizer(text, return_tensors="pt", add_special_tokens=add_special_tokens)
+    """Tokenize plain text: used by ``helpers.generation`` only."""
+    encoding = tokenizer(check_text(text), return_tensors="pt", add_special_tokens=add_special_tokens)
     return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
-
-
-def count_token(input_ids: torch.Tensor, token_id: int) -> int:
-    """How many times ``token_id`` occurs in ``input_ids``."""
-    return int((input_ids == token_id).sum())
-
-
-def pieces(tokenizer, input_ids: torch.Tensor | Sequence[int]) -> list[str]:
-    """Token pieces (``▁`` marks a leading space) of a 1-D id sequence or a ``[1, seq]`` batch."""
-    ids = torch.as_tensor(input_ids)
-    if ids.dim() == 2:
-        if ids.shape[0] != 1:
-            raise ValueError(f"pieces() takes one sequence, got a batch of {ids.shape[0]}.")
-        ids = ids[0]
-    return tokenizer.convert_ids_to_tokens(ids.tolist())
-
-
-def token_table(tokenizer, text: str, add_special_tokens: bool = True):
-    """A ``pandas.DataFrame`` with one row per token: ``position``, ``id``, ``piece`` (with ``▁``), ``text`` (decoded)."""
-    import pandas as pd
-
-    ids = encode_text(tokenizer, text, add_special_tokens=add_special_tokens)["input_ids"][0].tolist()
-    return pd.DataFrame(
-        {
-            "position": range(len(ids)),
-            "id": ids,
-            "piece": tokenizer.convert_ids_to_tokens(ids),
-            "text": [tokenizer.decode([i]) for i in ids],
-        }
-    )
-
-
-@torch.no_grad()
-def next_token_probs(model, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Probabilities ``[vocab]`` of the token that follows the (single) prompt in ``inputs``."""
-    input_ids = inputs["input_ids"]
-    if input_ids.dim() != 2 or input_ids.shape[0] != 1:
-        raise ValueError(f"expected input_ids of shape [1, seq] (one prompt), got {tuple(input_ids.shape)}.")
-    dev = model.device
-    logits = model(**{k: v.to(dev) for k, v in inputs.items()}).logits[0, -1].float()
-    if not torch.isfinite(logits).all():
-        raise FloatingPointError("the model returned inf/NaN logits: in float16 Gemma can overflow; set LAB_DTYPE=float32.")
-    return torch.softmax(logits, dim=-1).cpu()
-
-
-def top_next_tokens(model, tokenizer, inputs: Mapping[str, torch.Tensor], k: int = 10) -> TopTokens:
-    """The ``k`` most likely next tokens after the prompt in ``inputs``."""
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive integer (how many tokens to list), got {k!r}.")
-    probs = next_token_probs(model, inputs)
-    top = torch.topk(probs, min(k, probs.numel()))
-    return TopTokens(ids=top.indices, pieces=tokenizer.convert_ids_to_tokens(top.indices.tolist()), probs=top.values)
