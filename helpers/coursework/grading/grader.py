@@ -28,6 +28,7 @@ import stat
 import tempfile
 import time
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,14 +380,24 @@ def parse_results(raw: bytes) -> dict:
 
 
 def run_notebooks(runner: Runner, jobs: list[dict], scratch: Path) -> tuple[dict, dict]:
-    """All notebooks in one sandbox; any notebook it did not finish runs again alone (one bad notebook fails alone)."""
+    """All notebooks in one sandbox. If it stops early (time, memory, a crash), the notebook it was in keeps what
+    it had and is marked; each notebook after it runs again alone, so one bad notebook fails alone."""
     results, info = runner(jobs, scratch / "all")
     runs = {"together": info}
+    why = "timed out" if info["timed_out"] else f"the sandbox stopped (exit {info['returncode']})"
+    culprit_seen = False
     for job in jobs:
-        if not results.get(job["name"], {}).get("done"):
-            alone, info = runner([job], scratch / job["name"])
-            results[job["name"]] = alone.get(job["name"], {"cases": {}, "errors": ["the sandbox stopped"], "done": False})
-            runs[job["name"]] = info
+        got = results.get(job["name"])
+        if got and got.get("done"):
+            continue
+        if not culprit_seen:  # the notebook that was running when the sandbox stopped
+            culprit_seen = True
+            results[job["name"]] = got or {"cases": {}, "errors": [], "done": False}
+            results[job["name"]]["errors"].append(why)
+            continue
+        alone, info = runner([job], scratch / job["name"])
+        results[job["name"]] = alone.get(job["name"], {"cases": {}, "errors": ["the sandbox stopped"], "done": False})
+        runs[job["name"]] = info
     return results, runs
 
 
@@ -458,7 +469,7 @@ def safe_extract(zip_path: Path, dest: Path) -> tuple[list[str], dict]:
                         if written > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES:
                             raise UnsafeZipError(f"{base} unpacks to more than the size limit.")
                         out.write(block)
-            except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as err:
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as err:
                 raise UnsafeZipError(f"{base} is damaged in the zip ({err}): build the zip again.") from None
     if "submission.json" in chosen:
         try:
@@ -632,7 +643,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def grade_all(zips: list[Path], out: Path, jobs: int = 1, shard: str | None = None, unsafe: bool = False,
-              only: tuple[str, ...] = (), course: Course | None = None) -> list[dict]:
+              only: tuple[str, ...] = (), course: Course | None = None, cache_dir: Path | None = None) -> list[dict]:
     """Grade the zips of this shard (``jobs`` at a time); write ``ID.json`` files and the shard's CSV."""
     index, count = parse_shard(shard)
     zips = sorted(Path(z) for z in zips)
@@ -646,7 +657,7 @@ def grade_all(zips: list[Path], out: Path, jobs: int = 1, shard: str | None = No
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="course-code-") as code_tmp:
         runner = Runner(release_code(Path(code_tmp) / "course"), unsafe=unsafe)
-        expected = expected_outputs(course, runner, cache_dir=out)
+        expected = expected_outputs(course, runner, cache_dir=cache_dir or out)
         mine = zips[index - 1::count]
         seen: dict[str, str] = {}
         todo, records = [], []
