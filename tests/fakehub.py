@@ -22,24 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
-import string
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import save
 
 from helpers.backend import GEMMA_CROSS_ENCODER_ID, GEMMA_LM_ID, GEMMA_SAE_FILE, GEMMA_SAE_REPO
+from tests.tokens import fake_hf_token  # noqa: F401  (re-exported for the fake-hub tests)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE = REPO_ROOT / "data" / "offline"
 LEGACY_TRANSFORMERS = "4.42.4"  # what wrote the real gemma-2-2b-it config
-
-
-def fake_hf_token(seed: int | None = None) -> str:
-    """A token of the real shape (``hf_`` + 34 letters/digits), made at run time and never stored."""
-    rng = random.Random(seed)
-    return "hf" + "_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(34))
 
 
 def _blob_name(data: bytes, lfs: bool) -> str:

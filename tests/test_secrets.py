@@ -4,6 +4,7 @@ from pathlib import Path
 
 from helpers.tokenscan import scan_text
 from tests.conftest import REPO_ROOT
+from tests.tokens import fake_hf_token
 
 SKIP_DIRS = {".git", ".venv", "build", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 
@@ -33,7 +34,7 @@ def scan(root: Path) -> list[str]:
 
 
 def test_scanner_finds_a_planted_token(tmp_path):
-    (tmp_path / "notebook.ipynb").write_text('{"source": "token = \\"' + "hf" + "_" + "A1b2" * 9 + '\\""}')
+    (tmp_path / "notebook.ipynb").write_text('{"source": "token = \\"' + fake_hf_token(seed=1) + '\\""}')
     (tmp_path / "cell.py").write_text("log" + "in(token='abc')\n")
     (tmp_path / "clean.py").write_text("token = os.environ['HF_TOKEN']\n")
     assert sorted(scan(tmp_path)) == ["cell.py:1", "notebook.ipynb:1"]
