@@ -448,52 +448,381 @@ def check_mean_pool(mean_pool) -> None:
 
 # --- 06 attention maps --------------------------------------------------------------------
 
-def check_layer_pattern(layer_pattern, attentions, layer: int) -> None:
-    """Exercise 6.1: ``layer_pattern(output.attentions, layer) -> attn_pattern[head, query, key]`` of the first text."""
+CHECK_TEXT_06 = "The cat sat on the warm mat because the sun was shining"
+
+
+def _float_atol(model) -> float:
+    """Tolerance that fits the model's dtype: half precision rounds attention weights to ~1e-3."""
     import torch
 
-    from helpers.attention import layer_pattern as reference
+    dtype = next(model.parameters()).dtype
+    return 1e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-4
 
-    want = reference(attentions, layer)
-    got = layer_pattern(attentions, layer)
-    require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
-    require(got.dim() != 4, f"Shape {tuple(got.shape)} still has the batch dimension: index [0] after picking the layer.")
-    require(tuple(got.shape) == tuple(want.shape),
-            f"Expected [head, query, key] = {tuple(want.shape)}, got {tuple(got.shape)}.")
-    got = got.float().cpu()
-    require(not torch.allclose(got, want.transpose(-1, -2)) or torch.allclose(want, want.transpose(-1, -2)),
-            "Query and key are swapped: rows must be queries (each row sums to 1 and is zero above the diagonal).")
-    for other in (layer - 1, layer + 1):
-        if 0 <= other < len(attentions) and torch.allclose(got, reference(attentions, other)):
-            require(False, f"This is the pattern of layer {other}, not {layer}: output.attentions[layer] is already layer `layer` (no +1 here).")
-    require(torch.allclose(got, want, atol=1e-6), f"Values differ from output.attentions[{layer}][0].")
-    row_sums = got.sum(dim=-1)
-    require(torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-4), "Rows do not sum to 1: did you apply an extra softmax or normalisation?")
-    ok(f"attn_pattern of layer {layer} has shape {tuple(got.shape)} = [head, query, key], rows sum to 1")
+
+def _kv_cache_rows(model, ids, prompt_len: int):
+    """``rows[layer, head, i, key]`` from a KV-cache loop: the prompt once, then one token per step.
+
+    Row ``i`` is the query at position ``prompt_len - 1 + i`` (it predicted generated token ``i``),
+    over keys ``0 .. T-2``; keys after the query are 0. An independent route (no full forward).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    n_keys = ids.shape[1] - 1
+    cache = DynamicCache(config=model.config)
+    rows = []
+    with torch.no_grad():
+        steps = [ids[:, :prompt_len]] + [ids[:, pos : pos + 1] for pos in range(prompt_len, n_keys)]
+        fed = 0
+        for step in steps:
+            out = model(step.to(model.device), cache=cache, use_cache=True, output_attentions=True)
+            fed += step.shape[1]
+            last = torch.stack([a[0, :, -1, :] for a in out.attentions]).float().cpu()  # [layer, head, keys kept]
+            full = last.new_zeros(*last.shape[:2], n_keys)
+            full[..., fed - last.shape[-1] : fed] = last
+            rows.append(full)
+    return torch.stack(rows, dim=2)
+
+
+def check_generation_attention(generation_attention, model, tokenizer) -> None:
+    """Exercise 6.1: ``generation_attention(model, ids, prompt_len, layer) -> rows[head, G, T-1]``, against a KV-cache loop."""
+    import torch
+
+    from helpers.attention import check_eager
+
+    check_eager(model)
+    ids = tokenizer(CHECK_TEXT_06, return_tensors="pt").input_ids
+    n_layers, n_heads, T = model.config.num_hidden_layers, model.config.num_attention_heads, ids.shape[1]
+    atol = _float_atol(model)
+    for prompt_len, layer in ((3, min(10, n_layers - 1)), (1, 0), (6, n_layers - 1)):
+        G = T - prompt_len
+        want_all = _kv_cache_rows(model, ids, prompt_len)  # [layer, head, G, T-1]
+        original = ids.clone()
+        got = generation_attention(model, ids, prompt_len, layer)
+        where = f"(prompt_len={prompt_len}, layer={layer}, T={T})"
+        require(torch.equal(ids, original), "generation_attention changed `ids` in place: slice it, do not modify it.")
+        require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
+        got = got.detach().float().cpu()
+        require(got.dim() != 4, f"Shape {tuple(got.shape)} still has the batch dimension: take [0] of output.attentions[layer].")
+        require(got.dim() != 2, f"Shape {tuple(got.shape)} is one head: return every head of the layer, [head, G, T-1].")
+        require(got.dim() == 3 and got.shape[0] == n_heads, f"Expected [head, G, T-1] = {(n_heads, G, T - 1)}, got {tuple(got.shape)} {where}.")
+        require(got.shape[2] != T,
+                f"{T} keys {where}: the last generated token was never fed to the model (nothing was generated after it), "
+                "so it is not a key. Run the forward pass over ids[:, :-1]: T-1 keys.")
+        require(got.shape[2] == T - 1, f"Expected T-1 = {T - 1} keys (positions 0..T-2), got {got.shape[2]} {where}.")
+        require(got.shape[1] != T - 1 or G == T - 1,
+                f"{T - 1} rows {where}: that is every query. Keep the G = {G} rows of the queries that produced a generated "
+                "token: positions prompt_len-1 .. T-2.")
+        require(got.shape[1] == G,
+                f"Expected G = {G} rows (one per generated token), got {got.shape[1]} {where}. Row i is the query at "
+                "position prompt_len-1+i: slice [prompt_len-1:] of the query axis.")
+        want = want_all[layer]
+        if G > 1 and torch.allclose(got[:, :-1], want[:, 1:], atol=atol):
+            require(False, f"Your rows are one position late {where}: row i must be the query at position prompt_len-1+i "
+                           "(the token fed when generated token i was predicted), not generated token i's own row.")
+        sums = got.sum(dim=-1)
+        require(torch.allclose(sums, torch.ones_like(sums), atol=atol),
+                f"Row sums range from {float(sums.min()):.3f} to {float(sums.max()):.3f}, not 1 {where}: each row is a softmax "
+                "over the keys (the last axis). Did you swap query and key, or apply another softmax/normalisation?")
+        future = torch.arange(T - 1)[None, :] > (torch.arange(G) + prompt_len - 1)[:, None]
+        require(float(got[:, future].abs().max()) <= atol if bool(future.any()) else True,
+                f"Some rows put weight on keys after their query {where}: the causal mask makes those 0. "
+                "Are query and key swapped (transposed)?")
+        for other in (layer - 1, layer + 1):
+            if 0 <= other < n_layers and not torch.allclose(want_all[other], want, atol=atol) and torch.allclose(got, want_all[other], atol=atol):
+                require(False, f"These are the rows of layer {other}, not {layer}: output.attentions[layer] is already layer `layer`.")
+        diff = float((got - want).abs().max())
+        require(diff <= atol, f"Values differ from the KV-cache rows by up to {diff:.3g} {where}: take "
+                              "output.attentions[layer][0, :, prompt_len-1:, :] of ONE forward over ids[:, :-1].")
+    ok(f"rows match a KV-cache loop (prompt once, then one token per step) on 3 cases; each row sums to 1 (±{atol:g})")
+
+
+def check_attention_labels(attention_labels, tokenizer) -> None:
+    """Exercise 6.2: ``attention_labels(tokenizer, ids, prompt_len) -> (row labels [G], column labels [T-1])``."""
+    import torch
+
+    texts = [(CHECK_TEXT_06, 3), ("Google is a search engine", 2)]
+    eos = tokenizer.eos_token_id
+    for text, prompt_len in texts:
+        ids = tokenizer(text, return_tensors="pt").input_ids
+        if text.startswith("Google") and eos is not None:  # a generated <eos> in the middle, as a loop that never stops makes
+            ids = torch.cat([ids[:, :4], torch.tensor([[eos]]), ids[:, 4:]], dim=1)
+        T, G = ids.shape[1], ids.shape[1] - prompt_len
+        pieces = tokenizer.convert_ids_to_tokens(ids[0].tolist())
+        where = f"(text {text!r}, prompt_len={prompt_len}, T={T})"
+        result = attention_labels(tokenizer, ids.clone(), prompt_len)
+        require(isinstance(result, tuple) and len(result) == 2, "Return a pair: (row_labels, column_labels).")
+        rows, cols = result
+        require(isinstance(rows, list) and isinstance(cols, list) and all(isinstance(t, str) for t in rows + cols),
+                "Both label lists must be lists of strings (token pieces).")
+        require(len(cols) != T, f"{T} column labels {where}: the last generated token is never fed to the model, so it is "
+                                "not a key. There are T-1 columns.")
+        require(len(cols) == T - 1, f"Expected T-1 = {T - 1} column labels {where}, got {len(cols)}.")
+        require(cols[0] == tokenizer.bos_token,
+                f"Column 0 is {cols[0]!r} {where}, but position 0 is {tokenizer.bos_token}. tokenizer.tokenize(text) drops "
+                "<bos> and includes the never-fed last token, so every column label is one token late — the homework's bug. "
+                "Label the ids themselves: tokenizer.convert_ids_to_tokens(ids[0, :-1]).")
+        if [c.replace("▁", " ").strip() for c in cols] == [p.replace("▁", " ").strip() for p in pieces[:-1]] and cols != pieces[:-1]:
+            require(False, "Your labels lost the '▁' space marker (decode() drops it): use tokenizer.convert_ids_to_tokens.")
+        require(tokenizer.convert_tokens_to_ids(cols) == ids[0, :-1].tolist(),
+                f"Column labels {where} are not the tokens at positions 0..T-2: label the ids with tokenizer.convert_ids_to_tokens.")
+        require(len(rows) == G, f"Expected G = {G} row labels (one per generated token) {where}, got {len(rows)}.")
+        require(rows != pieces[prompt_len:] or pieces[prompt_len - 1 : -1] == pieces[prompt_len:],
+                f"Row i is the query at position prompt_len-1+i — the token that was fed when generated token i was "
+                "predicted. You labelled it with generated token i itself: the y axis is then one token late, as in the homework.")
+        require(tokenizer.convert_tokens_to_ids(rows) == ids[0, prompt_len - 1 : -1].tolist(),
+                f"Row labels {where} are not the query tokens at positions prompt_len-1 .. T-2.")
+    ok("labels name the token at each position: columns <bos> .. T-2, rows = the query tokens prompt_len-1 .. T-2")
 
 
 # --- 07 SAE activations -------------------------------------------------------------------
 
-def check_jumprelu_encode(encode, sae) -> None:
-    """Exercise 7.1: ``encode(x[..., d_model], sae) -> acts[..., d_sae]`` = ``(pre > threshold) * relu(pre)``."""
+CHECK_TEXT_07 = "If time travel were possible, I would visit the past and the future."
+
+
+def _layer_outputs(model, input_ids):
+    """``[layer, pos, d_model]``: the output of every decoder layer (resid_post), caught by forward hooks.
+
+    The ground truth for "the output of layer L". ``hidden_states`` cannot give the last one: its last
+    entry has the model's final norm applied.
+    """
+    import torch
+
+    caught = {}
+
+    def hook(index):
+        def record(module, args, output):
+            caught[index] = (output[0] if isinstance(output, tuple) else output).detach()
+        return record
+
+    layers = model.model.layers
+    handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
+    try:
+        with torch.no_grad():
+            model(input_ids.to(model.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return torch.stack([caught[i][0] for i in range(len(layers))])
+
+
+def _jumprelu(x, sae, feature=None):
+    """JumpReLU activations of ``x`` (one feature, or all), in the SAE's dtype."""
+    import torch
+
+    x = x.to(device=sae.W_enc.device, dtype=sae.W_enc.dtype)
+    W, b, theta = (sae.W_enc, sae.b_enc, sae.threshold) if feature is None else \
+        (sae.W_enc[:, feature], sae.b_enc[feature], sae.threshold[feature])
+    pre = x @ W + b
+    return torch.where(pre > theta, pre, torch.zeros_like(pre))
+
+
+def check_hidden_index(hidden_index, model, tokenizer) -> None:
+    """Exercise 7.1: ``hidden_index(layer, num_layers)`` -> the ``hidden_states`` entry that is decoder layer ``layer``'s output."""
+    import torch
+
+    n = model.config.num_hidden_layers
+    ids = tokenizer(CHECK_TEXT_07, return_tensors="pt").input_ids
+    with torch.no_grad():
+        hidden = model(ids.to(model.device), output_hidden_states=True).hidden_states
+    outputs = _layer_outputs(model, ids)
+    for layer in range(n - 1):
+        index = hidden_index(layer, n)
+        require(isinstance(index, int) and not isinstance(index, bool), f"Return an int index, got {type(index).__name__}.")
+        require(0 <= index < len(hidden), f"hidden_index({layer}, {n}) = {index} is not an index of hidden_states (0..{len(hidden) - 1}).")
+        if index == layer:
+            require(False, f"hidden_states[{layer}] is the INPUT of layer {layer} "
+                           f"({'the embeddings' if layer == 0 else f'the output of layer {layer - 1}'}): hidden_states[0] is "
+                           "the embedding output, so every layer's output sits one entry later.")
+        require(torch.equal(hidden[index][0], outputs[layer]),
+                f"hidden_states[{index}] is not the output of decoder layer {layer} (compared with a forward hook on "
+                f"model.model.layers[{layer}]).")
+    last = n - 1
+    try:
+        index = hidden_index(last, n)
+    except ValueError:
+        index = None
+    require(index is None, f"hidden_index({last}, {n}) returned {index}, but no entry holds the last layer's raw output: "
+                           f"hidden_states[{n}] has the model's final norm applied (it feeds the LM head). Raise ValueError.")
+    for bad in (-1, n, n + 3):
+        try:
+            hidden_index(bad, n)
+        except ValueError as err:
+            require(str(n - 2) in str(err) or str(n - 1) in str(err),
+                    f"The ValueError for layer {bad} should name the valid range (0..{n - 2}); its message was {str(err)!r}.")
+        else:
+            require(False, f"hidden_index({bad}, {n}) should raise ValueError: there is no decoder layer {bad}.")
+    small = []
+    for layer in range(3):
+        try:
+            small.append(hidden_index(layer, 3))
+        except ValueError:
+            small.append("ValueError")
+    require(small == [1, 2, "ValueError"], "Use the num_layers argument, not a constant: for a 3-layer model, layers 0 and 1 "
+                                           f"are hidden_states[1] and [2], and layer 2 has no entry; got {small}.")
+    ok(f"hidden_index matches forward hooks on layers 0..{n - 2}; layer {n - 1} and out-of-range layers raise ValueError")
+
+
+def check_jumprelu_encode(jumprelu_encode) -> None:
+    """Exercise 7.2: ``jumprelu_encode(x, W_enc, b_enc, threshold)`` = ``pre * (pre > threshold)``, ``pre = x @ W_enc + b_enc``."""
     import torch
 
     gen = torch.Generator().manual_seed(7)
-    x = torch.randn(2, 5, sae.d_model, generator=gen) * 3
-    x = x.to(device=sae.W_enc.device, dtype=sae.W_enc.dtype)
-    want = sae.encode(x)
-    pre = sae.pre_activations(x)
-    got = encode(x, sae)
+    d_model, d_sae = 6, 10
+    W_enc = torch.randn(d_model, d_sae, generator=gen)
+    b_enc = torch.randn(d_sae, generator=gen) * 0.5
+    threshold = torch.rand(d_sae, generator=gen) + 0.25
+    x = torch.randn(4, 3, d_model, generator=gen) * 2
+    pre = x @ W_enc + b_enc
+    got = jumprelu_encode(x.clone(), W_enc, b_enc, threshold)
     require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
-    require(tuple(got.shape) == tuple(want.shape), f"Expected shape {tuple(want.shape)} = [..., d_sae], got {tuple(got.shape)}: multiply x @ W_enc (W_enc is [d_model, d_sae]).")
-    got = got.to(want.dtype)
-    require(not torch.allclose(got, torch.relu(pre), atol=1e-4) or torch.allclose(want, torch.relu(pre), atol=1e-4),
+    require(tuple(got.shape) == (4, 3, d_sae), f"Expected shape [..., d_sae] = (4, 3, {d_sae}), got {tuple(got.shape)}: "
+                                                 "multiply x @ W_enc (W_enc is [d_model, d_sae]).")
+    got = got.float()
+    between = (pre > 0) & (pre <= threshold)
+    require(not torch.allclose(got, torch.relu(pre), atol=1e-5),
             "That is a plain ReLU: JumpReLU also zeroes every pre-activation at or below the feature's threshold.")
-    require(not torch.allclose(got, pre, atol=1e-4), "You returned the pre-activations: apply the JumpReLU.")
-    no_bias = (pre - sae.b_enc > sae.threshold) * torch.relu(pre - sae.b_enc)
-    require(not torch.allclose(got, no_bias, atol=1e-4) or torch.allclose(want, no_bias, atol=1e-4), "You forgot the encoder bias b_enc.")
-    require((got >= 0).all(), "Activations must never be negative.")
-    require(torch.allclose(got, want, atol=1e-4, rtol=1e-4),
-            f"Activations differ from the reference (max difference {float((got - want).abs().max()):.4g}): "
-            "acts = (pre > threshold) * relu(pre) with pre = x @ W_enc + b_enc.")
-    ok(f"encode matches the JumpReLU SAE on {x.shape[0] * x.shape[1]} random vectors")
+    require(not torch.allclose(got, pre, atol=1e-5), "You returned the pre-activations: apply the JumpReLU.")
+    no_bias = x @ W_enc
+    require(not torch.allclose(got, no_bias * (no_bias > threshold), atol=1e-5), "You forgot the encoder bias b_enc.")
+    require(not torch.allclose(got, pre * (pre > threshold) - threshold * (pre > threshold), atol=1e-5),
+            "Subtracting the threshold is a shifted ReLU, not a JumpReLU: keep the whole value pre where pre > threshold.")
+    require(bool(between.any()) and float(got[between].abs().max()) == 0.0,
+            "Pre-activations between 0 and the threshold must give 0: compare pre with `threshold`, not with 0.")
+    require(torch.allclose(got, torch.where(pre > threshold, pre, torch.zeros_like(pre)), atol=1e-5),
+            f"Activations differ (max difference {float((got - pre * (pre > threshold)).abs().max()):.3g}): "
+            "acts = pre where pre > threshold, else 0, with pre = x @ W_enc + b_enc.")
+    # exactly at the threshold: JumpReLU is strict (pre > threshold)
+    W_eye = torch.eye(3)
+    theta = torch.tensor([0.5, 1.0, 2.0])
+    at = torch.tensor([[0.5, 1.0, 2.0], [0.75, 0.999, 2.5]])
+    got = jumprelu_encode(at, W_eye, torch.zeros(3), theta).float()
+    require(float(got[0].abs().max()) == 0.0,
+            "A pre-activation exactly equal to the threshold must give 0: use a strict `pre > threshold`, not `>=`.")
+    require(torch.allclose(got[1], torch.tensor([0.75, 0.0, 2.5])), f"Expected [0.75, 0, 2.5] for that row, got {got[1].tolist()}.")
+    # half-precision inputs (a GPU model's hidden states) with a float32 SAE
+    try:
+        got = jumprelu_encode(x.half(), W_enc, b_enc, threshold)
+    except RuntimeError as err:
+        require(False, f"float16 input failed ({str(err)[:80]}): cast x to W_enc's dtype first (x.to(W_enc.dtype)); "
+                       "a GPU model's hidden states are float16/bfloat16, the SAE is float32.")
+    require(got.dtype == W_enc.dtype, f"For float16 input the result should be in the SAE's dtype (float32), got {got.dtype}.")
+    ok("jumprelu_encode: 0 at or below the threshold, pre above it; bias, strict '>' and dtype handled")
+
+
+def _check_feature_values(got, want, atol: float, hint: str) -> None:
+    """Require ``got`` close to ``want`` (activations of one feature), else raise ``hint``."""
+    diff = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
+    require(diff <= atol + 1e-3 * float(want.abs().max()), f"{hint} (max difference {diff:.3g}).")
+
+
+def _top_feature(acts) -> int:
+    """The feature with the largest total activation (``acts[..., d_sae]``), to make a check discriminating."""
+    return int(acts.reshape(-1, acts.shape[-1]).sum(dim=0).argmax())
+
+
+def check_feature_activations(feature_activations, model, tokenizer, sae) -> None:
+    """Exercise 7.3: ``feature_activations(model, tokenizer, sae, text, layer, feature) -> [T]`` on layer ``layer``'s output."""
+    import torch
+
+    n = model.config.num_hidden_layers
+    ids = tokenizer(CHECK_TEXT_07, return_tensors="pt").input_ids
+    T = ids.shape[1]
+    outputs = _layer_outputs(model, ids)
+    atol = 10 * _float_atol(model)
+    for layer in sorted({min(20, n - 1), n // 3, n - 1}):
+        feature = _top_feature(_jumprelu(outputs[layer][1:], sae))
+        want = _jumprelu(outputs[layer], sae, feature).float().cpu()
+        where = f"(layer {layer}, feature {feature})"
+        got = feature_activations(model, tokenizer, sae, CHECK_TEXT_07, layer, feature)
+        require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
+        got = got.detach().float().cpu()
+        require(got.dim() != 0, "You returned one number: return the activation on every token, [T]; the notebook takes the max.")
+        require(tuple(got.shape) != (T, sae.d_sae), f"Shape {tuple(got.shape)} holds every feature: return only column `feature`, [T].")
+        got = got.squeeze(0) if got.dim() == 2 and got.shape[0] == 1 else got
+        require(got.shape[0] != T - 1, f"{T - 1} values for {T} tokens: keep <bos> (position 0); the notebook drops it when it takes the max.")
+        require(tuple(got.shape) == (T,), f"Expected one activation per token, shape ({T},), got {tuple(got.shape)}.")
+        before = _jumprelu(outputs[layer - 1], sae, feature).float().cpu() if layer > 0 else want
+        if not torch.allclose(want, before, atol=atol) and torch.allclose(got, before, atol=atol):
+            require(False, f"These are the activations on layer {layer - 1}'s output {where}: hidden_states[layer] is the "
+                           "input of layer `layer`. Use your hidden_index (exercise 7.1).")
+        if layer == n - 1:
+            normed = _jumprelu(model.model.norm(outputs[layer]), sae, feature).float().cpu()
+            if not torch.allclose(normed, want, atol=atol) and torch.allclose(got, normed, atol=atol):
+                require(False, f"For the last layer {where} you read hidden_states[-1], which has the final norm applied. "
+                               "Catch the layer's output with a forward hook on model.model.layers[layer].")
+        pre = outputs[layer].to(device=sae.W_enc.device, dtype=sae.W_enc.dtype) @ sae.W_enc[:, feature] + sae.b_enc[feature]
+        relu = torch.relu(pre).float().cpu()
+        if not torch.allclose(relu, want, atol=atol) and torch.allclose(got, relu, atol=atol):
+            require(False, f"That is a plain ReLU {where}: apply the JumpReLU (zero at or below the feature's threshold).")
+        _check_feature_values(got, want, atol, f"Activations {where} differ from the SAE feature on layer {layer}'s output "
+                                               "(caught with a forward hook)")
+    ok(f"feature_activations matches the SAE on forward-hooked layer outputs (layers {sorted({min(20, n - 1), n // 3, n - 1})})")
+
+
+def check_activations_across_layers(activations_across_layers, model, tokenizer, sae) -> None:
+    """Exercise 7.4: ``activations_across_layers(model, tokenizer, sae, text, feature) -> [num_layers, T]``."""
+    import torch
+
+    n = model.config.num_hidden_layers
+    ids = tokenizer(CHECK_TEXT_07, return_tensors="pt").input_ids
+    T = ids.shape[1]
+    outputs = _layer_outputs(model, ids)
+    atol = 10 * _float_atol(model)
+    feature = _top_feature(_jumprelu(outputs[:, 1:], sae))
+    want = _jumprelu(outputs, sae, feature).float().cpu()  # [layer, T]
+    got = activations_across_layers(model, tokenizer, sae, CHECK_TEXT_07, feature)
+    require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
+    got = got.detach().float().cpu()
+    require(tuple(got.shape) != (n + 1, T), f"{n + 1} rows: you included hidden_states[0], the embeddings. Return one row per "
+                                             f"decoder layer: [num_layers, T] = ({n}, {T}).")
+    require(tuple(got.shape) != (T, n) or T == n, f"Shape {tuple(got.shape)} is [T, num_layers]: return [num_layers, T] (one row per layer).")
+    require(tuple(got.shape) == (n, T), f"Expected [num_layers, T] = ({n}, {T}), got {tuple(got.shape)}.")
+    with torch.no_grad():
+        hidden = model(ids.to(model.device), output_hidden_states=True).hidden_states
+    early = _jumprelu(torch.stack([h[0] for h in hidden[:n]]), sae, feature).float().cpu()
+    if not torch.allclose(early, want, atol=atol) and torch.allclose(got, early, atol=atol):
+        require(False, "Row L holds hidden_states[L], the INPUT of layer L: every row is one layer early. "
+                       "Row L must be layer L's output (exercise 7.1).")
+    if torch.allclose(got[:-1], want[:-1], atol=atol) and not torch.allclose(got[-1], want[-1], atol=atol):
+        require(False, f"Rows 0..{n - 2} are right, the last is not: hidden_states[{n}] has the final norm applied. "
+                       "Catch every layer's output with forward hooks on model.model.layers.")
+    for layer in range(n):
+        _check_feature_values(got[layer], want[layer], atol, f"Row {layer} differs from the SAE feature on layer {layer}'s "
+                                                             "output (caught with a forward hook)")
+    ok(f"activations_across_layers matches forward-hooked outputs of all {n} layers (feature {feature})")
+
+
+def check_fraction_of_variance_unexplained(fraction_of_variance_unexplained) -> None:
+    """Exercise 7.5: FVU = sum((x - x_hat)^2) / sum((x - mean_over_tokens(x))^2)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(75)
+    x = torch.randn(40, 8, generator=gen) * torch.linspace(0.5, 3, 8) + torch.linspace(-4, 6, 8)
+    noise = torch.randn(40, 8, generator=gen) * 0.7
+    x_hat = x + noise
+    want = float((noise ** 2).sum() / (x.var(dim=0, unbiased=False).sum() * x.shape[0]))
+
+    def call(a, b):
+        value = fraction_of_variance_unexplained(a.clone(), b.clone())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            require(False, f"Return one number (a float), got {type(value).__name__}.")
+
+    got = call(x, x_hat)
+    require(abs(got - (1 - want)) > 1e-6, "You returned the fraction of variance EXPLAINED (1 − FVU): return the unexplained part.")
+    require(abs(call(x, x)) < 1e-9, "A perfect reconstruction (x_hat = x) must give 0.")
+    mean_only = x.mean(dim=0, keepdim=True).expand_as(x)
+    uncentred = float((noise ** 2).sum() / (x ** 2).sum())
+    require(abs(got - uncentred) > 1e-6, "You divided by sum(x²): the variance is measured around the mean of x over tokens "
+                                         "(per dimension), so subtract x.mean(dim=0) first.")
+    one_mean = float((noise ** 2).sum() / ((x - x.mean()) ** 2).sum())
+    require(abs(got - one_mean) > 1e-6, "You subtracted one mean of all numbers: take the mean over tokens for each dimension, x.mean(dim=0).")
+    require(abs(call(x, mean_only) - 1.0) < 1e-5, "Predicting the mean of x for every token must give FVU = 1.")
+    require(abs(got - want) < 1e-5 * max(1.0, want),
+            f"Got {got:.6g}, expected {want:.6g}: sum the squared errors over tokens AND dimensions, then divide by the "
+            "summed squared deviations from x.mean(dim=0).")
+    scaled = call(3 * x, 3 * x_hat)
+    require(abs(scaled - want) < 1e-5 * max(1.0, want), "FVU must not change when x and x_hat are scaled together.")
+    ok(f"FVU = {want:.4f} on a random case; 0 for x_hat = x, 1 for the mean")

@@ -101,44 +101,84 @@ def plot_similarity_heatmap(sim, labels: list[str], title: str, ax=None):
 
 # --------------------------------------------------------------------------- 06 · attention maps
 
+MASKED_COLOUR = "#c8c8c8"
 
-def plot_attention_heatmap(attn, query_labels: list[str], key_labels: list[str], title: str, ax=None, cbar: bool = True):
-    """Heatmap of attention rows ``attn[query, key]``: queries down the y-axis, keys along the x-axis."""
+
+def _future_mask(n_rows: int, n_keys: int, query_positions) -> "np.ndarray | None":
+    """``mask[i, k]`` = True where key ``k`` lies after row ``i``'s query (the causal mask hides it)."""
     import numpy as np
 
-    attn = np.asarray(attn)
+    if query_positions is None:
+        return None
+    query_positions = np.asarray(list(query_positions))
+    if query_positions.shape != (n_rows,):
+        raise ValueError(f"query_positions needs one position per row: {n_rows} rows, got {query_positions.shape[0]}.")
+    return np.arange(n_keys)[None, :] > query_positions[:, None]
+
+
+def _shade_masked(ax) -> None:
+    """Masked cells show the axes background: grey with a hatch, unlike a white zero-attention cell."""
+    ax.set_facecolor(MASKED_COLOUR)
+    ax.patch.set_hatch("//")
+    ax.patch.set_edgecolor("white")
+
+
+def plot_attention_heatmap(attn, query_labels: list[str], key_labels: list[str], title: str, ax=None, cbar: bool = True,
+                           query_positions=None):
+    """Heatmap of attention rows ``attn[row, key]``: queries down the y-axis, keys along the x-axis.
+
+    With ``query_positions`` (the position of each row's query), cells of keys after the query are
+    drawn grey and hatched ("future, masked"), distinct from a white cell of zero attention.
+    """
+    import numpy as np
+
+    attn = np.asarray(attn, dtype=float)
     if attn.shape != (len(query_labels), len(key_labels)):
         raise ValueError(f"attn has shape {attn.shape} but there are {len(query_labels)} query and {len(key_labels)} key labels.")
+    mask = _future_mask(*attn.shape, query_positions)
     ax = _axes(ax, (0.35 * len(key_labels) + 3, 0.3 * len(query_labels) + 2))
     key_labels, query_labels = [show_piece(t) for t in key_labels], [show_piece(t) for t in query_labels]
-    sns.heatmap(attn, cmap="rocket_r", vmin=0, vmax=1, xticklabels=key_labels, yticklabels=query_labels, ax=ax, cbar=cbar,
-                cbar_kws={"label": "attention weight"} if cbar else None)
-    ax.set(title=title, xlabel="key (attended-to token)", ylabel="query (attending token)")
+    sns.heatmap(attn, mask=mask, cmap="rocket_r", vmin=0, vmax=1, xticklabels=key_labels, yticklabels=query_labels, ax=ax,
+                cbar=cbar, cbar_kws={"label": "attention weight"} if cbar else None)
+    if mask is not None:
+        _shade_masked(ax)
+    ax.set(title=title, xlabel="key (attended-to token)" + ("; grey hatched = future, masked" if mask is not None else ""),
+           ylabel="query (attending token)")
     return ax
 
 
-def plot_head_grid(attn_pattern, labels: list[str], layer: int, ncols: int = 4):
-    """One small heatmap per head of ``attn_pattern[head, query, key]`` (labels on the outer axes); returns the axes grid."""
+def plot_head_grid(rows, query_labels: list[str], key_labels: list[str], layer: int, query_positions=None, ncols: int = 4):
+    """One heatmap per head of ``rows[head, query, key]`` (labels on the outer axes, one shared colour bar)."""
     import numpy as np
 
-    attn_pattern = np.asarray(attn_pattern)
-    labels = [show_piece(t) for t in labels]
-    n_heads = attn_pattern.shape[0]
+    rows = np.asarray(rows, dtype=float)
+    n_heads, n_rows, n_keys = rows.shape
+    if (n_rows, n_keys) != (len(query_labels), len(key_labels)):
+        raise ValueError(f"rows have shape {rows.shape[1:]} per head but there are {len(query_labels)} query and {len(key_labels)} key labels.")
+    mask = _future_mask(n_rows, n_keys, query_positions)
+    query_labels, key_labels = [show_piece(t) for t in query_labels], [show_piece(t) for t in key_labels]
     nrows = -(-n_heads // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols + 1, 3.2 * nrows), squeeze=False)
+    image = None
     for head, ax in enumerate(axes.flat):
         if head >= n_heads:
             ax.axis("off")
             continue
-        sns.heatmap(attn_pattern[head], cmap="rocket_r", vmin=0, vmax=1, cbar=False, ax=ax, square=True,
-                    xticklabels=labels if head // ncols == nrows - 1 else False,
-                    yticklabels=labels if head % ncols == 0 else False)
-        ax.set_title(f"head {head}", fontsize=9)
+        sns.heatmap(rows[head], mask=mask, cmap="rocket_r", vmin=0, vmax=1, cbar=False, ax=ax,
+                    xticklabels=key_labels if head // ncols == nrows - 1 else False,
+                    yticklabels=query_labels if head % ncols == 0 else False)
+        image = ax.collections[0]
+        if mask is not None:
+            _shade_masked(ax)
+        ax.set_title(f"layer {layer}, head {head}", fontsize=9)
         ax.tick_params(labelsize=6)
-    fig.suptitle(f"Layer {layer}: attention of every head (query down, key across)")
+    fig.suptitle(f"Layer {layer}: attention of every head (query down, key across"
+                 + ("; grey hatched = future, masked)" if mask is not None else ")"))
     fig.supxlabel("key (attended-to token)")
     fig.supylabel("query (attending token)")
     fig.tight_layout()
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight", shrink=0.8)
     return axes
 
 
@@ -149,7 +189,7 @@ def plot_token_activations(acts, tokens: list[str], title: str, ax=None):
     """Bar chart of one feature's activation per token, ``acts[pos]``."""
     import numpy as np
 
-    acts = np.asarray(acts)
+    acts = np.asarray(acts, dtype=float)
     if acts.shape != (len(tokens),):
         raise ValueError(f"acts has shape {acts.shape} but there are {len(tokens)} tokens.")
     ax = _axes(ax, (max(6, 0.45 * len(tokens)), 3.5))
@@ -164,7 +204,7 @@ def plot_activation_distributions(acts_by_label: dict, title: str, ax=None):
     import numpy as np
     import pandas as pd
 
-    rows = [(label, float(a)) for label, acts in acts_by_label.items() for a in np.asarray(acts).ravel()]
+    rows = [(label, float(a)) for label, acts in acts_by_label.items() for a in np.asarray(acts, dtype=float).ravel()]
     frame = pd.DataFrame(rows, columns=["text", "activation"])
     ax = _axes(ax, (6, 4))
     sns.stripplot(data=frame, x="text", y="activation", hue="text", jitter=0.2, size=6, legend=False, ax=ax)
@@ -172,16 +212,31 @@ def plot_activation_distributions(acts_by_label: dict, title: str, ax=None):
     return ax
 
 
-def plot_layer_curve(acts_by_index, title: str, mark: dict | None = None, ax=None):
-    """Line plot of one token's feature activation for every ``hidden_states`` index; ``mark`` = {label: index}."""
+def plot_layer_curve(acts_by_layer, title: str, mark: dict | None = None, ax=None):
+    """Line plot of one token's feature activation on the output (resid_post) of every decoder layer; ``mark`` = {label: layer}."""
     import numpy as np
 
-    acts_by_index = np.asarray(acts_by_index)
+    acts_by_layer = np.asarray(acts_by_layer, dtype=float)
     ax = _axes(ax, (7, 3.5))
-    ax.plot(range(len(acts_by_index)), acts_by_index, marker="o", color="tab:purple")
-    for k, (label, index) in enumerate((mark or {}).items()):
-        ax.axvline(index, linestyle="--", color="grey")
-        ax.text(index, 0.97 - 0.09 * k, f" {label}", transform=ax.get_xaxis_transform(), va="top", ha="right", fontsize=8,
+    ax.plot(range(len(acts_by_layer)), acts_by_layer, marker="o", color="tab:purple")
+    for k, (label, layer) in enumerate((mark or {}).items()):
+        ax.axvline(layer, linestyle="--", color="grey")
+        ax.text(layer, 0.97 - 0.09 * k, f" {label}", transform=ax.get_xaxis_transform(), va="top", ha="right", fontsize=8,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
-    ax.set(title=title, xlabel="hidden_states index (0 = embeddings, L + 1 = output of layer L)", ylabel="feature activation")
+    ax.set(title=title, xlabel="decoder layer L (activation on its output, resid_post)", ylabel="feature activation")
+    return ax
+
+
+def plot_layer_token_heatmap(acts, tokens: list[str], title: str, ax=None):
+    """Heatmap ``acts[layer, pos]``: one feature's activation on every decoder layer's output (rows) and token (columns)."""
+    import numpy as np
+
+    acts = np.asarray(acts, dtype=float)
+    if acts.ndim != 2 or acts.shape[1] != len(tokens):
+        raise ValueError(f"acts must be [layer, token] with {len(tokens)} tokens, got shape {acts.shape}.")
+    ax = _axes(ax, (max(6, 0.45 * len(tokens) + 2), 0.22 * acts.shape[0] + 2))
+    sns.heatmap(acts, cmap="Purples", vmin=0, xticklabels=[show_piece(t) for t in tokens], yticklabels=list(range(acts.shape[0])),
+                ax=ax, cbar_kws={"label": "feature activation"})
+    ax.set(title=title, xlabel="token", ylabel="decoder layer L (its output, resid_post)")
+    ax.tick_params(axis="y", labelsize=7)
     return ax

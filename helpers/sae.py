@@ -1,9 +1,9 @@
-"""Sparse autoencoders (Gemma Scope's JumpReLU) and where in the model they read.
+"""Sparse autoencoders (Gemma Scope's JumpReLU): loading, and plumbing around the activations.
 
-Layer numbering, written down once: ``model(..., output_hidden_states=True).hidden_states``
-has ``num_layers + 1`` entries. ``hidden_states[0]`` is the (scaled) token embedding and
-``hidden_states[L + 1]`` is the output of decoder layer ``L`` — its ``resid_post``. Gemma
-Scope's "layer_20" SAE was trained on the output of layer 20, i.e. ``hidden_states[21]``.
+Notebook 07's exercises compute the activations: which ``hidden_states`` entry belongs to which
+layer (7.1), the JumpReLU encoder (7.2), one feature per token (7.3) and across layers (7.4). This
+module loads the SAE's parameters, checks indices, and summarises activations that those
+functions computed (``active_features``, ``activation_density``, ``top_activating_tokens``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ NPZ_KEYS = ("W_enc", "W_dec", "b_enc", "b_dec", "threshold")
 
 
 class JumpReLUSAE(nn.Module):
-    """JumpReLU SAE: ``acts = (pre > threshold) * relu(pre)`` with ``pre = x @ W_enc + b_enc``."""
+    """Gemma Scope's JumpReLU SAE parameters: ``W_enc [d_model, d_sae]``, ``b_enc``, ``threshold [d_sae]``,
+    ``W_dec [d_sae, d_model]``, ``b_dec [d_model]``. Encoding is exercise 7.2; :meth:`decode` maps back."""
 
     def __init__(self, d_model: int, d_sae: int):
         super().__init__()
@@ -48,28 +49,14 @@ class JumpReLUSAE(nn.Module):
                 getattr(sae, key).copy_(value)
         return sae.requires_grad_(False).eval()
 
-    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """``x @ W_enc + b_enc`` for ``x [..., d_model]`` -> ``[..., d_sae]`` (x cast to the SAE's dtype)."""
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"SAE expects vectors of size d_model={self.d_model}, got last dimension {x.shape[-1]}.")
-        x = x.to(device=self.W_enc.device, dtype=self.W_enc.dtype)
-        return x @ self.W_enc + self.b_enc
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Feature activations ``[..., d_sae]``: JumpReLU of the pre-activations."""
-        pre = self.pre_activations(x)
-        return (pre > self.threshold) * torch.relu(pre)
-
     def decode(self, acts: torch.Tensor) -> torch.Tensor:
-        """Reconstruction ``[..., d_model]`` from feature activations."""
-        return acts @ self.W_dec + self.b_dec
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruct ``x`` through the sparse code."""
-        return self.decode(self.encode(x))
+        """Reconstruction ``[..., d_model]`` from feature activations ``[..., d_sae]``."""
+        if acts.shape[-1] != self.d_sae:
+            raise ValueError(f"decode expects activations of size d_sae={self.d_sae}, got last dimension {acts.shape[-1]}.")
+        return acts.to(device=self.W_dec.device, dtype=self.W_dec.dtype) @ self.W_dec + self.b_dec
 
 
-# --------------------------------------------------------------------------- where the SAE reads
+# --------------------------------------------------------------------------- indices and sizes
 
 
 def as_one_text(input_ids: torch.Tensor) -> torch.Tensor:
@@ -94,17 +81,6 @@ def check_layer(model, layer: int) -> int:
     if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < n:
         raise IndexError(f"layer {layer!r} is out of range: this model has decoder layers 0..{n - 1}.")
     return layer
-
-
-def check_hidden_index(model, index: int) -> int:
-    """``index`` if it is a valid ``hidden_states`` index ``0 .. num_layers``, else an ``IndexError``."""
-    n = num_layers(model)
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= n:
-        raise IndexError(
-            f"hidden_states index {index!r} is out of range: valid are 0..{n} "
-            f"(0 = embeddings, L + 1 = output of decoder layer L)."
-        )
-    return index
 
 
 def check_feature(sae: JumpReLUSAE, feature: int) -> int:
@@ -134,46 +110,7 @@ def check_position(n_positions: int, position: int) -> int:
     return position % n_positions
 
 
-@torch.no_grad()
-def all_hidden_states(model, input_ids: torch.Tensor) -> torch.Tensor:
-    """``hidden_states[index, pos, d_model]`` of one text: index 0 = embeddings, ``L + 1`` = output of layer ``L``."""
-    input_ids = as_one_text(input_ids).to(model.device)
-    check_window(model, input_ids.shape[1])
-    out = model(input_ids, output_hidden_states=True)
-    return torch.stack([h[0] for h in out.hidden_states]).float()
-
-
-@torch.no_grad()
-def hidden_state(model, input_ids: torch.Tensor, index: int) -> torch.Tensor:
-    """``hidden_states[index][0]`` as ``[pos, d_model]`` — the homework's reading (index = "layer")."""
-    check_hidden_index(model, index)
-    input_ids = as_one_text(input_ids).to(model.device)
-    check_window(model, input_ids.shape[1])
-    return model(input_ids, output_hidden_states=True).hidden_states[index][0].float()
-
-
-def resid_post(model, input_ids: torch.Tensor, layer: int) -> torch.Tensor:
-    """``resid_post[pos, d_model]``: the output of decoder layer ``layer`` (= ``hidden_states[layer + 1]``)."""
-    return hidden_state(model, input_ids, check_layer(model, layer) + 1)
-
-
-def sae_input(model, input_ids: torch.Tensor, layer: int, homework_indexing: bool = False) -> torch.Tensor:
-    """The vectors an SAE of ``layer`` reads, ``[pos, d_model]``.
-
-    ``homework_indexing=False``: ``resid_post`` of layer ``layer`` (``hidden_states[layer + 1]``, correct).
-    ``homework_indexing=True``: ``hidden_states[layer]`` (the homework's reading, one layer early).
-    """
-    return hidden_state(model, input_ids, layer) if homework_indexing else resid_post(model, input_ids, layer)
-
-
-# --------------------------------------------------------------------------- feature activations
-
-
-def feature_activations(sae: JumpReLUSAE, resid: torch.Tensor, feature: int) -> torch.Tensor:
-    """Activation of one feature at every position: ``resid[..., d_model]`` -> ``[...]``."""
-    check_feature(sae, feature)
-    pre = sae.pre_activations(resid)[..., feature]
-    return (pre > sae.threshold[feature]) * torch.relu(pre)
+# --------------------------------------------------------------------------- summaries of activations
 
 
 def active_features(acts: torch.Tensor) -> torch.Tensor:
@@ -188,12 +125,6 @@ def activation_density(feature_acts: torch.Tensor) -> float:
     return float((feature_acts > 0).float().mean())
 
 
-def feature_across_hidden_states(sae: JumpReLUSAE, hidden: torch.Tensor, feature: int, position: int) -> torch.Tensor:
-    """Activation of ``feature`` at one token for every hidden state: ``hidden[index, pos, d_model]`` -> ``[index]``."""
-    position = check_position(hidden.shape[1], position)
-    return feature_activations(sae, hidden[:, position, :], feature)
-
-
 @dataclass(frozen=True)
 class TokenActivation:
     """One token of a text and how strongly a feature fired on it."""
@@ -206,31 +137,35 @@ class TokenActivation:
 
 
 def top_activating_tokens(
-    model, tokenizer, sae: JumpReLUSAE, texts: list[str], feature: int, layer: int, k: int = 10, context: int = 4
+    tokenizer, texts: list[str], activations: list[torch.Tensor], k: int = 10, context: int = 4
 ) -> tuple[list[TokenActivation], torch.Tensor]:
-    """The ``k`` tokens of ``texts`` where ``feature`` fires most, and all activations (``<bos>`` excluded).
+    """The ``k`` tokens of ``texts`` where a feature fires most, and all its activations (``<bos>`` excluded).
 
-    Returns ``(top, acts)`` with ``acts[token]`` the feature's activation on every non-``<bos>`` token of
-    every text, concatenated (use it for the activation density).
+    ``activations[i][pos]`` is the feature's activation on token ``pos`` of ``tokenizer(texts[i])``
+    (``<bos>`` included), as computed by your ``feature_activations``. Returns ``(top, acts)`` with
+    ``acts`` the activations of every non-``<bos>`` token of every text, concatenated (use it for
+    the activation density).
     """
-    check_feature(sae, feature)
-    check_layer(model, layer)
     if not texts:
         raise ValueError("top_activating_tokens needs at least one text.")
+    if len(activations) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(activations)} activation tensors: pass one per text.")
     found: list[TokenActivation] = []
-    all_acts = []
-    for text_index, text in enumerate(texts):
+    kept = []
+    for text_index, (text, acts) in enumerate(zip(texts, activations)):
         ids = tokenizer(text, return_tensors="pt").input_ids[0]
-        acts = feature_activations(sae, resid_post(model, ids, layer), feature).cpu()
+        acts = torch.as_tensor(acts).detach().float().cpu().reshape(-1)
+        if acts.numel() != len(ids):
+            raise ValueError(f"text {text_index} has {len(ids)} tokens (<bos> included) but {acts.numel()} activations.")
         tokens = tokenizer.convert_ids_to_tokens(ids.tolist())
         start = 1 if tokenizer.bos_token_id is not None and ids[0].item() == tokenizer.bos_token_id else 0
-        all_acts.append(acts[start:])
+        kept.append(acts[start:])
         for pos in range(start, len(tokens)):
             left = tokenizer.decode(ids[max(start, pos - context) : pos])
             shown = f"{left}[[{tokenizer.decode(ids[pos : pos + 1])}]]"
             found.append(TokenActivation(float(acts[pos]), tokens[pos], text_index, pos, shown))
     found.sort(key=lambda t: -t.activation)
-    return found[:k], torch.cat(all_acts)
+    return found[:k], torch.cat(kept)
 
 
 def neuronpedia_url(feature: int, layer: int = 20, width: str = "16k", embed: bool = True) -> str:
