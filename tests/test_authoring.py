@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import authoring
+from helpers.coursework import authoring
 from helpers.colab import REPO_URL, badge_markdown
 from tests.conftest import REPO_ROOT
 from tests.toycourse import toy_notebook
@@ -57,17 +57,35 @@ def test_toy_student_version_stubs_every_solution():
     assert_student_version_ok(instructor, student)
     sources = [c.source for c in student.cells]
     assert any('raise NotImplementedError("exercise 1.1: implement double")' in s and "    # YOUR CODE HERE" in s for s in sources)
-    assert "k = ...  # YOUR CODE HERE\nprint(k)" in sources
-    assert any("*Your answer here.*" in s and "three" not in s for s in sources)
+    assert 'answers.choose("p1.q1", ...)  # YOUR CODE HERE\nanswers.fill("p1.q2", ...)  # YOUR CODE HERE' in sources
+    assert any("*Your answer here.*" in s and "Multiply" not in s for s in sources)
     assert student.cells[0].source == badge_markdown("notebooks/exercises/01_toy.ipynb")
-    assert 'submission.submit("01_toy", student_id=STUDENT_ID)' in sources[-1]
+    assert 'handin.submit("01_toy", student_id=STUDENT_ID)' in sources[-1]
     assert student.metadata["accelerator"] == "GPU" and "widgets" not in student.metadata
+
+
+def test_student_setup_cell_checks_exit_codes_and_locked_cells_are_marked():
+    student = authoring.make_student(toy_notebook(), "01_toy")
+    code = [c for c in student.cells if c.cell_type == "code"]
+    setup = code[0]
+    assert f'REPO_URL = "{REPO_URL}"' in setup.source and "returncode != 0" in setup.source
+    assert 'AnswerSheet("01_toy")' in setup.source and setup.metadata["tags"] == ["setup", "context"]
+    locked = {c.source.splitlines()[0]: c.metadata.get("editable", True) for c in code}
+    assert locked["import torch"] is False and locked["print(scale(torch.ones(2), 3.0))"] is False
+    assert locked["def double(x: int) -> int:"] is True and locked['answers.choose("p1.q1", ...)  # YOUR CODE HERE'] is True
+    assert code[-1].metadata.get("editable", True) is True  # the hand-in cell takes the student id
+
+
+def test_solved_version_keeps_solutions_and_answers():
+    student = authoring.make_student(toy_notebook(), "01_toy", only=set(), stub_answers=False)
+    text = "\n".join(c.source for c in student.cells)
+    assert "result = 2 * x" in text and 'answers.choose("p1.q1", "B")' in text
 
 
 def test_only_stubs_the_chosen_exercise():
     student = authoring.make_student(toy_notebook(), "01_toy", only={"1.2"})
     text = "\n".join(c.source for c in student.cells)
-    assert "result = 2 * x" in text and "k = ...  # YOUR CODE HERE" in text
+    assert "result = 2 * x" in text and 'raise NotImplementedError("exercise 1.2: implement scale")' in text
 
 
 def test_rendering_is_deterministic():
@@ -82,6 +100,8 @@ def test_rendering_is_deterministic():
     ("    return a + b  # SOLUTION", "    return ...  # YOUR CODE HERE"),
     ('scores["k2"] = bleu(x)  # SOLUTION', 'scores["k2"] = ...  # YOUR CODE HERE'),
     ("plot(x)  # SOLUTION", "...  # YOUR CODE HERE"),
+    ('answers.choose("p5.q1", ["A", "C"])  # SOLUTION', 'answers.choose("p5.q1", ...)  # YOUR CODE HERE'),
+    ('answers.fill("p3.q1", 692)  # SOLUTION', 'answers.fill("p3.q1", ...)  # YOUR CODE HERE'),
 ])
 def test_single_line_solution_stub(line, stub):
     assert authoring.stub_line(line) == stub
@@ -140,11 +160,12 @@ def test_student_notebook_leaks_no_solution_and_keeps_the_rest(path):
 def test_notebook_follows_the_course_conventions(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    setup = code[0].source
-    assert f'REPO_URL = "{REPO_URL}"' in setup, "the setup cell must use helpers.colab.REPO_URL"
-    assert f'AnswerSheet("{path.stem}")' in setup, f'the setup cell must create AnswerSheet("{path.stem}")'
+    setup = code[0]
+    assert "from helpers.handin import AnswerSheet" in setup.source
+    assert f'AnswerSheet("{path.stem}")' in setup.source, f'the setup cell must create AnswerSheet("{path.stem}")'
+    assert {"setup", "context"} <= set(setup.metadata.get("tags", [])), "tag the setup cell 'setup' and 'context'"
     for index, cell in enumerate(code):
-        if authoring.has_solution(cell):
+        if authoring.has_solution(cell) and not authoring.ANSWER_CALL_RE.search(cell.source):
             following = " ".join(c.source for c in code[index: index + 4])
             assert "checks." in following, f"exercise cell {cell.get('id')} has no helpers.checks call within the next cells"
 

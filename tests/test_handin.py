@@ -1,5 +1,7 @@
 """Hand-in zips: the right files, a valid id, never a token, never an overwrite without force."""
 import json
+import random
+import string
 import sys
 import types
 import zipfile
@@ -7,19 +9,20 @@ import zipfile
 import nbformat
 import pytest
 
-from helpers import submission
-from tests.toycourse import REFERENCE, toy_notebook, write_answers
+from helpers import handin as submission
+from tests.toycourse import toy_notebook
 
-FAKE_TOKEN = "hf" + "_" + "Ab3dE" * 7
+# Real shape (hf_ + 34 letters/digits), made at run time so no token-shaped text is in the repository.
+FAKE_TOKEN = "hf_" + "".join(random.Random(3).choices(string.ascii_letters + string.digits, k=34))
 
 
 @pytest.fixture
 def folder(tmp_path):
-    """A student's folder: the toy notebook, its answers, and a file that must not be zipped."""
+    """A student's folder: the toy notebook and files that must not be zipped."""
     directory = tmp_path / "work"
     directory.mkdir()
     nbformat.write(toy_notebook(), directory / "01_toy.ipynb")
-    write_answers(directory, REFERENCE)
+    (directory / "01_toy.answers.json").write_text("{}")
     (directory / "notes.txt").write_text("private notes")
     return directory
 
@@ -39,9 +42,9 @@ def test_zip_holds_notebooks_answers_and_manifest(folder, tmp_path):
     path = submission.build_zip("b09901001", folder, tmp_path / "out")
     assert path.name == "b09901001_hw3.zip"
     with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == ["01_toy.answers.json", "01_toy.ipynb", "submission.json"]
+        assert sorted(archive.namelist()) == ["01_toy.ipynb", "submission.json"]
         meta = json.loads(archive.read("submission.json"))
-    assert meta["student_id"] == "b09901001" and set(meta["files"]) == {"01_toy.answers.json", "01_toy.ipynb"}
+    assert meta["student_id"] == "b09901001" and set(meta["files"]) == {"01_toy.ipynb"}
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["b09901001_hw3.zip"]  # no partial file left
 
 
@@ -74,10 +77,11 @@ def test_token_in_a_cell_refuses_the_zip(folder, tmp_path, capsys, where):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
-def test_token_in_the_answers_file_refuses_the_zip(folder, tmp_path):
-    write_answers(folder, {**REFERENCE, "p9.note": FAKE_TOKEN})
-    with pytest.raises(submission.SubmissionError, match="01_toy.answers.json"):
-        submission.build_zip("b09901001", folder, tmp_path)
+def test_invalid_notebook_json_is_refused_and_nothing_is_written(folder, tmp_path):
+    (folder / "02_broken.ipynb").write_text('{"cells": [')
+    with pytest.raises(submission.SubmissionError, match="02_broken.ipynb is not a valid notebook"):
+        submission.build_zip("b09901001", folder, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_folder_without_notebooks_is_refused(tmp_path):
@@ -87,7 +91,7 @@ def test_folder_without_notebooks_is_refused(tmp_path):
 
 def test_cli_writes_the_zip(folder, tmp_path, capsys):
     assert submission.main(["--student-id", "b09901001", "--notebooks", str(folder), "--out", str(tmp_path)]) == 0
-    assert "01_toy.ipynb: 5 answers" in capsys.readouterr().out
+    assert "01_toy.ipynb: 0 exercise stub(s) left, 2/2 questions answered" in capsys.readouterr().out
 
 
 @pytest.fixture
@@ -110,12 +114,10 @@ def test_colab_submit_collects_the_open_notebook_and_downloads_the_zip(fake_cola
     runtime, collected = tmp_path / "course" / "notebooks", tmp_path / "drive"
     runtime.mkdir(parents=True)
     collected.mkdir()
-    write_answers(runtime, REFERENCE)
     monkeypatch.chdir(runtime)
     assert submission.submit("01_toy", folder=collected) is None  # no id yet: collect only
     saved = nbformat.read(collected / "01_toy.ipynb", as_version=4)
     assert saved.cells[5].outputs[0]["text"] == "unsaved work\n"
-    assert (collected / "01_toy.answers.json").is_file()
     path = submission.submit("01_toy", student_id="b09901001", folder=collected)
     assert fake_colab == [str(path)] and path.parent == collected
     with pytest.raises(submission.SubmissionError, match="force=True"):
@@ -126,3 +128,29 @@ def test_submit_does_nothing_in_a_grading_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LAB_GRADING", "1")
     assert submission.submit("01_toy", student_id="b09901001", folder=tmp_path) is None
     assert list(tmp_path.iterdir()) == [] and "skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("call, expected", [
+    ('answers.choose("p5.q1", ["c", "A"])', {"p5.q1": ["A", "C"]}),
+    ('answers.choose("p5.q2", "b")', {"p5.q2": "B"}),
+    ('answers.fill("p3.q1", 692)', {"p3.q1": 692}),
+    ('answers.fill("p3.q1", " Red ")', {"p3.q1": "Red"}),
+    ('answers.choose("p5.q1", ...)', {}),            # unanswered
+    ('answers.choose("p5.q1", my_choice)', {}),      # not a literal: the grader does not run code
+    ('answers.choose("p5.q1", ["Z"])', {}),          # not an option letter
+    ('answers.fill("p3.q1", float("nan"))', {}),
+    ('answers.choose("p5.q1", "A")\nanswers.choose("p5.q1", "B")', {"p5.q1": "B"}),  # the last answer counts
+])
+def test_answers_are_read_from_literals(call, expected):
+    assert submission.answers_in_source(call) == expected
+
+
+@pytest.mark.parametrize("qid, choice, message", [
+    ("p5.q1", ..., "replace `...`"),
+    ("p5.q1", "Z", "not an option letter"),
+    ("q1", "A", "must look like 'p5.q1'"),
+    ("p5.q1", [], "non-empty list"),
+])
+def test_answer_sheet_explains_bad_answers(qid, choice, message):
+    with pytest.raises(submission.AnswerError, match=message):
+        submission.AnswerSheet("05_x").choose(qid, choice)
