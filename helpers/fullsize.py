@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import attention, backend, chat, generation, memory
+from helpers import attention, backend, chat, memory
 from helpers.assets import offline_dir
 from helpers.sae import JumpReLUSAE
 
@@ -85,6 +85,14 @@ def _jumprelu(sae: JumpReLUSAE, x: torch.Tensor) -> torch.Tensor:
     return torch.where(pre > sae.threshold, pre, torch.zeros_like(pre))
 
 
+@torch.no_grad()
+def _greedy_ids(model, inputs: dict, max_new_tokens: int, **kwargs) -> torch.Tensor:
+    """The new token ids of a greedy ``generate`` (fullsize's own copy: greedy answers are exercises)."""
+    inputs = {k: v.to(model.device) for k, v in inputs.items()}
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs)
+    return out[:, inputs["input_ids"].shape[1]:]
+
+
 def _timed(fn):
     start = time.perf_counter()
     result = fn()
@@ -110,9 +118,8 @@ def run(dtype: torch.dtype | None = None, new_tokens: int = 8) -> dict:
 
     # 1. chat prompt -> a few generated tokens (min_new_tokens: random weights may pick <eos> at once)
     inputs = chat.encode_messages(tokenizer, CHAT_PROMPT)
-    generation.generate_from(model, tokenizer, inputs, 1, do_sample=False)  # warm-up
-    _, gen_s = _timed(lambda: generation.generate_from(
-        model, tokenizer, inputs, new_tokens, do_sample=False, min_new_tokens=new_tokens))
+    _greedy_ids(model, inputs, 1)  # warm-up
+    _, gen_s = _timed(lambda: _greedy_ids(model, inputs, new_tokens, min_new_tokens=new_tokens))
     results.update(prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=new_tokens,
                    seconds_per_token=gen_s / new_tokens)
 

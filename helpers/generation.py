@@ -1,10 +1,11 @@
-"""Text generation: greedy answers, chat replies and batched sampling with top-k / top-p.
+"""Generation plumbing: ``generate``'s sampling arguments, seeding, and a probe of the filters
+``generate`` really applies.
 
-All sampling runs as ONE ``generate`` call with ``num_return_sequences=n`` — the prompt is
-encoded once and the ``n`` continuations advance together, which is many times faster than
-``n`` separate calls.
+The sampling itself is exercise 4.3 of notebook 04 (``sample_with_filter``): ONE ``generate`` call
+with ``num_return_sequences=n`` and the student's own top-k / top-p filter as a logits processor.
 
-How ``top_k`` / ``top_p`` map onto ``generate`` (transformers 5.x):
+How ``top_k`` / ``top_p`` map onto ``generate`` (transformers 5.x), used by the Careful box of
+notebook 04:
 
 * ``top_p`` alone: ``top_k=0`` is passed too, because ``generate`` would otherwise keep its
   default ``top_k=50`` on top of the nucleus and quietly cut the tail.
@@ -12,18 +13,15 @@ How ``top_k`` / ``top_p`` map onto ``generate`` (transformers 5.x):
 * ``top_k=1`` keeps one token per step: greedy decoding, every sample identical.
 * ``top_p=0`` keeps the smallest set of tokens whose probability reaches 0 — that would be
   no token at all, so (like transformers' ``TopPLogitsWarper``, which always keeps at least
-  one) the most likely token alone survives: greedy as well. As ``p → 0`` the nucleus shrinks
-  to the single top token.
+  one) the most likely token alone survives: greedy as well.
 """
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator
 
 import torch
 
-from helpers.chat import encode_messages, encode_text
 
 
 def check_top_k(top_k: object) -> int | None:
@@ -73,105 +71,16 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def prompt_inputs(tokenizer, prompt: str | Sequence[Mapping[str, str]], chat_template: bool = True) -> dict[str, torch.Tensor]:
-    """Encode a prompt: through the chat template (default) or as plain text (``<bos>`` + text)."""
-    if chat_template:
-        return encode_messages(tokenizer, prompt)
-    if not isinstance(prompt, str):
-        raise TypeError("without the chat template the prompt must be one string, not a list of messages.")
-    return encode_text(tokenizer, prompt)
-
-
 @torch.no_grad()
-def generate_from(model, tokenizer, inputs: Mapping[str, torch.Tensor], max_new_tokens: int, **gen_kwargs) -> list[str]:
-    """Run ``generate`` on encoded ``inputs`` and decode only the new tokens of every returned sequence."""
-    check_positive(max_new_tokens, "max_new_tokens")
-    dev = model.device
-    inputs = {k: v.to(dev) for k, v in inputs.items()}
-    output = model.generate(**inputs, max_new_tokens=max_new_tokens, **gen_kwargs)
-    new_tokens = output[:, inputs["input_ids"].shape[1]:]
-    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-
-
-def greedy(model, tokenizer, prompt: str | Sequence[Mapping[str, str]], max_new_tokens: int = 100, chat_template: bool = True) -> str:
-    """The greedy answer to ``prompt``, with Gemma's chat template (default) or on the raw text."""
-    return generate_from(model, tokenizer, prompt_inputs(tokenizer, prompt, chat_template), max_new_tokens, do_sample=False)[0]
-
-
-def greedy_from(model, tokenizer, inputs: Mapping[str, torch.Tensor], max_new_tokens: int = 100) -> str:
-    """The greedy continuation of already encoded ``inputs`` (one prompt)."""
-    return generate_from(model, tokenizer, inputs, max_new_tokens, do_sample=False)[0]
-
-
-def _sampling_setup(tokenizer, prompt, n: int, top_k: int | None, top_p: float | None) -> tuple[dict, dict]:
-    """Validated ``(inputs, generate kwargs)`` shared by :func:`sample` and :func:`sample_one_by_one`."""
-    check_positive(n, "n (number of samples)")
-    kwargs = sampling_kwargs(top_k, top_p)
-    return prompt_inputs(tokenizer, prompt, chat_template=True), kwargs
-
-
-def sample(
-    model,
-    tokenizer,
-    prompt: str | Sequence[Mapping[str, str]],
-    n: int = 20,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    max_new_tokens: int = 30,
-    seed: int = 0,
-) -> list[str]:
-    """``n`` sampled answers to ``prompt`` (chat template applied) from ONE batched ``generate`` call.
-
-    ``top_k=1`` and ``top_p=0`` are greedy; with neither filter the full distribution is sampled.
-    The same ``seed`` gives the same samples on the same device and dtype.
-    """
-    inputs, kwargs = _sampling_setup(tokenizer, prompt, n, top_k, top_p)
-    with seeded(seed):
-        return generate_from(model, tokenizer, inputs, max_new_tokens, num_return_sequences=n, **kwargs)
-
-
-def sample_one_by_one(
-    model,
-    tokenizer,
-    prompt: str | Sequence[Mapping[str, str]],
-    n: int = 20,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    max_new_tokens: int = 30,
-    seed: int = 0,
-) -> list[str]:
-    """Like :func:`sample` but with ``n`` separate ``generate`` calls — only to measure what batching saves."""
-    inputs, kwargs = _sampling_setup(tokenizer, prompt, n, top_k, top_p)
-    with seeded(seed):
-        return [generate_from(model, tokenizer, inputs, max_new_tokens, **kwargs)[0] for _ in range(n)]
-
-
-def time_batched_vs_loop(model, tokenizer, prompt: str, n: int = 20, max_new_tokens: int = 30, repeats: int = 3) -> dict[str, float]:
-    """Median seconds of :func:`sample` (one call) and :func:`sample_one_by_one` (``n`` calls), and their ratio.
-
-    Both use the same prompt, seeds and filter (top_k=50) and stop at ``<end_of_turn>``; the
-    batched call runs until its longest sample ends, so the ratio is what a student really saves.
-    """
-    check_positive(repeats, "repeats")
-    batched, loop = [], []
-    for repeat in range(repeats):
-        start = time.perf_counter()
-        sample(model, tokenizer, prompt, n=n, top_k=50, max_new_tokens=max_new_tokens, seed=repeat)
-        batched.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        sample_one_by_one(model, tokenizer, prompt, n=n, top_k=50, max_new_tokens=max_new_tokens, seed=repeat)
-        loop.append(time.perf_counter() - start)
-    batched_s, loop_s = sorted(batched)[len(batched) // 2], sorted(loop)[len(loop) // 2]
-    return {"batched_s": batched_s, "loop_s": loop_s, "ratio": loop_s / batched_s}
-
-
-@torch.no_grad()
-def first_step_kept(model, tokenizer, prompt: str | Sequence[Mapping[str, str]], **generate_kwargs) -> int:
+def first_step_kept(model, input_ids: torch.Tensor, **generate_kwargs) -> int:
     """How many tokens ``generate(**generate_kwargs)`` leaves to choose from at the first step (finite scores).
 
-    Pass the keyword arguments you would give ``generate`` (e.g. ``do_sample=True, top_p=0.999``)
-    to see which filters it really applies.
+    ``input_ids[1, prompt_len]`` is one prompt. Pass the keyword arguments you would give ``generate``
+    (e.g. ``do_sample=True, top_p=0.999``) to see which filters it really applies.
     """
-    inputs = {k: v.to(model.device) for k, v in prompt_inputs(tokenizer, prompt).items()}
-    out = model.generate(**inputs, max_new_tokens=1, output_scores=True, return_dict_in_generate=True, **generate_kwargs)
+    if input_ids.dim() != 2 or input_ids.shape[0] != 1:
+        raise ValueError(f"expected input_ids of shape [1, prompt_len] (one prompt), got {tuple(input_ids.shape)}.")
+    ids = input_ids.to(model.device)
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=1, output_scores=True,
+                         return_dict_in_generate=True, **generate_kwargs)
     return int(torch.isfinite(out.scores[0][0]).sum())

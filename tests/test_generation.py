@@ -1,27 +1,15 @@
-"""helpers.generation: batched sampling, the top-k/top-p mapping onto generate, greedy edge cases;
-and the exercise checks for the hand-written filters."""
+"""helpers.generation: how top-k/top-p map onto generate (the Careful box of notebook 04) and seeding;
+and the benchmark's private batched-vs-loop sampler.
+
+The sampling itself (exercise 4.3) and the filters (4.1, 4.2) are written in notebook 04; their
+checks are tested in tests/test_checks_04_05.py."""
 import pytest
 import torch
 
-from helpers import checks, generation
-from helpers.chat import encode_messages
+from helpers import bench, generation
 
 PROMPT = ("Generate a paraphrase of the sentence 'Professor Lee is one of the best teachers in the domain of "
           "machine learning'. Just response with one sentence.")
-
-
-def reference_top_k(logits, k):
-    """A correct hand-written top-k filter."""
-    threshold = torch.topk(logits, min(k, logits.size(-1)), dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < threshold, float("-inf"))
-
-
-def reference_top_p(logits, p):
-    """A correct hand-written top-p filter."""
-    probs, order = torch.sort(torch.softmax(logits, -1), dim=-1, descending=True)
-    remove = (torch.cumsum(probs, -1) - probs) >= p
-    remove[..., 0] = False
-    return logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
 
 
 def test_top_p_alone_switches_off_the_default_top_k():
@@ -46,39 +34,19 @@ def test_bad_top_p_names_the_range(top_p, error):
         generation.sampling_kwargs(top_p=top_p)
 
 
-def test_sample_makes_one_batched_generate_call(lm, monkeypatch):
-    model, tok = lm
-    calls = []
-    original = model.generate
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(model, "generate", spy)
-    out = generation.sample(model, tok, PROMPT, n=5, top_p=0.9, max_new_tokens=4)
-    assert len(out) == 5 and all(isinstance(s, str) for s in out)
-    assert len(calls) == 1 and calls[0]["num_return_sequences"] == 5
-    assert calls[0]["top_k"] == 0 and calls[0]["top_p"] == 0.9 and calls[0]["do_sample"] is True
-
-
-def test_sample_is_reproducible_and_leaves_the_global_rng_alone(lm):
-    model, tok = lm
+def test_seeded_repeats_the_stream_and_restores_the_callers():
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    first = generation.sample(model, tok, PROMPT, n=6, max_new_tokens=8, seed=7)
+    with generation.seeded(7):
+        first = torch.rand(3)
     after = torch.rand(1)
     assert torch.equal(before, after)  # the caller's random stream is untouched
-    assert generation.sample(model, tok, PROMPT, n=6, max_new_tokens=8, seed=7) == first
-    assert generation.sample(model, tok, PROMPT, n=6, max_new_tokens=8, seed=8) != first
-
-
-@pytest.mark.parametrize("filters", [{"top_k": 1}, {"top_p": 0.0}])
-def test_top_k_1_and_top_p_0_are_greedy(lm, filters):
-    model, tok = lm
-    samples = generation.sample(model, tok, PROMPT, n=4, max_new_tokens=10, seed=3, **filters)
-    assert samples == [generation.greedy(model, tok, PROMPT, max_new_tokens=10)] * 4
+    with generation.seeded(7):
+        assert torch.equal(torch.rand(3), first)
+    with pytest.raises(TypeError, match="seed"):
+        with generation.seeded(1.5):
+            pass
 
 
 def test_transformers_accepts_top_p_zero_and_keeps_one_token():
@@ -90,74 +58,53 @@ def test_transformers_accepts_top_p_zero_and_keeps_one_token():
     assert torch.equal(kept.float().argmax(-1), logits.argmax(-1))
 
 
-def test_sample_one_by_one_returns_n_samples(lm):
-    model, tok = lm
-    assert len(generation.sample_one_by_one(model, tok, PROMPT, n=3, top_k=1, max_new_tokens=4)) == 3
+def test_transformers_top_k_keeps_ties_with_the_kth_logit():
+    """Why exercise 4.1 does not simply copy TopKLogitsWarper: its threshold keeps every tied token."""
+    from transformers import TopKLogitsWarper
+
+    logits = torch.tensor([[1.0, 3.0, 3.0, 3.0, 0.5]])
+    assert int(torch.isfinite(TopKLogitsWarper(top_k=1)(None, logits)).sum()) == 3
 
 
-@pytest.mark.parametrize("kwargs, match", [({"n": 0}, "n"), ({"max_new_tokens": 0}, "max_new_tokens"), ({"top_k": -2}, "top_k"),
-                                            ({"top_p": 2.0}, "top_p"), ({"seed": 1.5}, "seed")])
-def test_sample_rejects_bad_arguments(lm, kwargs, match):
-    model, tok = lm
-    with pytest.raises((ValueError, TypeError), match=match):
-        generation.sample(model, tok, PROMPT, **{"max_new_tokens": 2, **kwargs})
-
-
-def test_sample_rejects_empty_prompt_and_plain_tokenizer(lm):
-    model, tok = lm
-    with pytest.raises(ValueError, match="empty"):
-        generation.sample(model, tok, "  ", n=2)
-    with pytest.raises(TypeError, match="load_lm"):
-        generation.sample(model, object(), PROMPT, n=2)
-
-
-def test_greedy_without_template_reads_bos_plus_raw_text(lm):
-    model, tok = lm
-    ids = generation.prompt_inputs(tok, PROMPT, chat_template=False)["input_ids"][0].tolist()
-    assert ids[0] == tok.bos_token_id and 106 not in ids
-    assert generation.prompt_inputs(tok, PROMPT)["input_ids"].shape[1] > len(ids)
-    assert isinstance(generation.greedy(model, tok, PROMPT, max_new_tokens=5, chat_template=False), str)
-
-
-def test_greedy_from_matches_greedy(lm):
-    model, tok = lm
-    assert generation.greedy_from(model, tok, encode_messages(tok, PROMPT), 6) == generation.greedy(model, tok, PROMPT, 6)
-
-
-def test_check_top_k_filter_passes_a_correct_filter_and_fails_wrong_ones(capsys):
-    checks.check_top_k_filter(reference_top_k)
-    assert "✓" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="not 0"):
-        checks.check_top_k_filter(lambda l, k: l.masked_fill(l < torch.topk(l, k).values[..., -1:], 0.0))
-    with pytest.raises(AssertionError, match="you kept"):
-        checks.check_top_k_filter(lambda l, k: reference_top_k(l, k + 1))
-
-    def in_place(logits, k):
-        return logits.masked_fill_(logits < torch.topk(logits, k).values[..., -1:], float("-inf"))
-
-    with pytest.raises(AssertionError, match="in place"):
-        checks.check_top_k_filter(in_place)
-
-
-def test_check_top_p_filter_passes_a_correct_filter_and_fails_wrong_ones(capsys):
-    checks.check_top_p_filter(reference_top_p)
-    assert "✓" in capsys.readouterr().out
-
-    def drops_the_crossing_token(logits, p):
-        probs, order = torch.sort(torch.softmax(logits, -1), dim=-1, descending=True)
-        remove = torch.cumsum(probs, -1) > p
-        remove[..., 0] = False
-        return logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
-
-    with pytest.raises(AssertionError, match="the token that crosses p stays"):
-        checks.check_top_p_filter(drops_the_crossing_token)
-    with pytest.raises(AssertionError, match="always keep at least the most likely"):
-        checks.check_top_p_filter(lambda l, p: reference_top_p(l, p).masked_fill((torch.softmax(l, -1) <= p), float("-inf")))
+def chat_ids(tok, text=PROMPT):
+    return tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                   return_tensors="pt", return_dict=True)["input_ids"]
 
 
 def test_plain_generate_with_top_p_keeps_only_50_tokens_but_sample_kwargs_do_not(lm):
     model, tok = lm
-    assert generation.first_step_kept(model, tok, PROMPT, do_sample=True, top_p=1.0) == 50  # transformers' default top_k
-    assert generation.first_step_kept(model, tok, PROMPT, **generation.sampling_kwargs(top_p=1.0)) == model.config.vocab_size
-    assert generation.first_step_kept(model, tok, PROMPT, **generation.sampling_kwargs(top_k=2)) == 2
-    assert generation.first_step_kept(model, tok, PROMPT, **generation.sampling_kwargs(top_p=0.0)) == 1
+    ids = chat_ids(tok)
+    assert generation.first_step_kept(model, ids, do_sample=True, top_p=1.0) == 50  # transformers' default top_k
+    assert generation.first_step_kept(model, ids, **generation.sampling_kwargs(top_p=1.0)) == model.config.vocab_size
+    assert generation.first_step_kept(model, ids, **generation.sampling_kwargs(top_k=2)) == 2
+    assert generation.first_step_kept(model, ids, **generation.sampling_kwargs(top_p=0.0)) == 1
+    with pytest.raises(ValueError, match="one prompt"):
+        generation.first_step_kept(model, ids.repeat(2, 1), do_sample=False)
+
+
+def test_bench_sampler_batched_and_one_by_one(lm, monkeypatch):
+    model, tok = lm
+    calls = []
+    original = model.generate
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    batched = bench._sample(model, tok, PROMPT, n=4, max_new_tokens=5, seed=0, one_by_one=False)
+    assert len(batched) == 4 and all(isinstance(t, str) for t in batched)
+    assert len(calls) == 1 and calls[0]["num_return_sequences"] == 4 and calls[0]["top_k"] == 50 and calls[0]["top_p"] == 1.0
+    calls.clear()
+    assert len(bench._sample(model, tok, PROMPT, n=3, max_new_tokens=5, seed=0, one_by_one=True)) == 3
+    assert len(calls) == 3
+    assert bench._sample(model, tok, PROMPT, n=4, max_new_tokens=5, seed=0, one_by_one=False) == batched
+    with pytest.raises(ValueError, match="n"):
+        bench._sample(model, tok, PROMPT, n=0, max_new_tokens=5, seed=0, one_by_one=False)
+
+
+def test_bench_timing_reports_both_ways_and_their_ratio(lm):
+    model, tok = lm
+    result = bench.time_batched_vs_loop(model, tok, PROMPT, n=2, max_new_tokens=3, repeats=1)
+    assert set(result) == {"batched_s", "loop_s", "ratio"}
+    assert result["ratio"] == pytest.approx(result["loop_s"] / result["batched_s"])

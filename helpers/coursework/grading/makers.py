@@ -33,8 +33,66 @@ def identity_filter():
     return lambda logits: logits
 
 
+def _word_ids(tokenizer, words) -> list[int]:
+    """Token ids of one-token words (written with their leading space); ints pass through as ids."""
+    ids = []
+    for word in words:
+        if isinstance(word, int):
+            ids.append(word)
+            continue
+        found = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+        if len(found) != 1:
+            raise ValueError(f"{word!r} is {len(found)} tokens for this tokenizer: pick a one-token word")
+        ids.append(int(found[0]))
+    return ids
+
+
+def uniform_words_filter(tokenizer, words):
+    """A logits filter that gives the given one-token words (or ids) the same logit 0 and removes all others."""
+    keep = torch.tensor(sorted(set(_word_ids(tokenizer, words))), dtype=torch.long)
+
+    def filter_fn(logits: torch.Tensor) -> torch.Tensor:
+        out = torch.full_like(logits, float("-inf"))
+        out[..., keep.to(logits.device)] = 0.0
+        return out
+    return filter_fn
+
+
+def script_filter(tokenizer, steps):
+    """A logits filter that keeps only ``steps[i]`` (a one-token word or an id) at its i-th call, then ``steps[-1]``.
+
+    Stateful: the harness builds a fresh one for every case and every run.
+    """
+    ids = _word_ids(tokenizer, steps)
+    calls = [0]
+
+    def filter_fn(logits: torch.Tensor) -> torch.Tensor:
+        keep = ids[min(calls[0], len(ids) - 1)]
+        calls[0] += 1
+        out = torch.full_like(logits, float("-inf"))
+        out[..., keep] = 0.0
+        return out
+    return filter_fn
+
+
+def chat_prompt_ids(tokenizer, text: str) -> torch.Tensor:
+    """``input_ids[1, len]`` of one user turn through the chat template, generation prompt included."""
+    encoding = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                             return_tensors="pt", return_dict=True)
+    return encoding["input_ids"]
+
+
+def text_prompt_ids(tokenizer, text: str) -> torch.Tensor:
+    """``input_ids[1, len]`` of plain text: ``<bos>`` + the text, no template."""
+    return tokenizer(text, return_tensors="pt")["input_ids"]
+
+
 MAKERS = {
     "keep_ids_filter": keep_ids_filter,
     "argmax_filter": argmax_filter,
     "identity_filter": identity_filter,
+    "uniform_words_filter": uniform_words_filter,
+    "script_filter": script_filter,
+    "chat_prompt_ids": chat_prompt_ids,
+    "text_prompt_ids": text_prompt_ids,
 }

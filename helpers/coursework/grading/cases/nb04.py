@@ -1,0 +1,252 @@
+"""Hidden tests of notebook 04 (sampling): top_k_filter, top_p_filter, sample_with_filter, self_bleu. TA only.
+
+None of these inputs is in the release: other shapes and dtypes, tied logits, p = 0 and p = 1,
+flat and peaked distributions, other prompts (with and without the chat template), filters built
+by the harness (``makers.py``: argmax, uniform over a few words, a scripted stop), other sample sets.
+
+Comparisons are written for the contract, not for one implementation:
+
+* filters: the same kept set, kept logits unchanged, removed ones ``-inf``; for top-p a token whose
+  probability mass *before* it lies within ``1e-5`` of ``p`` may go either way (float rounding);
+* ``sample_with_filter``: deterministic filters (argmax, a scripted stop) must give exactly the
+  instructor's texts; with a random filter only the *property* is compared (every word from the
+  kept set, ``max_new_tokens`` of them), because correct implementations may draw random numbers
+  in another order.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from helpers.coursework.grading.compare import allclose, decode
+from helpers.coursework.grading.spec import Case, make, ref
+
+PARAPHRASE = ("Generate a paraphrase of the sentence 'Attention lets every token look at the earlier tokens'. "
+              "Just response with one sentence.")
+RAINBOW = "Name a colour of the rainbow, one word only."
+WORDS = ["green", "apple", "cat"]  # one token each in the offline tokenizer (makers check it)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def _logits(shape, seed: int, scale: float = 2.0, dtype=torch.float32) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).to(dtype)
+
+
+TIES = torch.tensor([[1.0, 3.0, 3.0, 3.0, 0.5, 3.0, -2.0],
+                     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                     [4.0, -1.0, 4.0, 2.0, 2.0, 4.0, 2.0]])
+FLAT = torch.zeros(2, 10)  # ten equally likely tokens: mass before the i-th is i / 10
+PEAKED = torch.tensor([[9.0, 2.0, 1.5, 1.0, 0.0, -1.0], [0.0, 1.0, 8.0, 1.0, 0.5, 0.2]])
+
+
+def _chat_ids(text: str) -> Any:
+    return make("chat_prompt_ids", ref("tokenizer"), text)
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+def _array(value: Any) -> np.ndarray:
+    """A decoded output as a float64 array (non-finite values encoded inside the nested lists too)."""
+    def plain(v):
+        if isinstance(v, dict) and "__float__" in v:
+            return float(v["__float__"])
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+    if isinstance(value, dict) and "__array__" in value:
+        data = np.asarray(plain(value["__array__"]), dtype=np.float64)
+        return data.reshape([int(s) for s in value.get("shape", data.shape)])
+    decoded = decode(value)
+    return np.asarray(plain(decoded), dtype=np.float64)
+
+
+def _filter_output(got: Any, expected: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(got, expected, error)`` arrays of a filter output; ``error`` is non-empty when ``got`` is unusable."""
+    want = _array(expected)
+    try:
+        have = _array(got)
+    except (TypeError, ValueError):
+        return None, want, f"expected a tensor of shape {list(want.shape)}, got something else"
+    if have.shape != want.shape:
+        return None, want, f"expected shape {list(want.shape)}, got {list(have.shape)}"
+    if isinstance(got, dict) and isinstance(expected, dict) and got.get("dtype") != expected.get("dtype"):
+        return None, want, f"expected dtype {expected.get('dtype')} (the input's), got {got.get('dtype')}"
+    if np.isnan(have).any():
+        return None, want, "the output has NaN: removed logits must be -inf"
+    finite = np.isfinite(have)
+    if (have[~finite] != -np.inf).any():
+        return None, want, "the output has +inf: removed logits must be -inf"
+    return have, want, ""
+
+
+def _same_kept(have: np.ndarray, want: np.ndarray, allowed: np.ndarray | None = None) -> tuple[bool, str]:
+    """Same kept set (outside ``allowed``) and the kept logits unchanged."""
+    got_kept, want_kept = np.isfinite(have), np.isfinite(want)
+    differ = got_kept != want_kept
+    if allowed is not None:
+        differ &= ~allowed
+    if differ.any():
+        row = int(np.argwhere(differ)[0][0])
+        return False, (f"row {row}: kept ids {np.flatnonzero(got_kept[row]).tolist()}, expected "
+                       f"{np.flatnonzero(want_kept[row]).tolist()}")
+    both = got_kept & want_kept
+    if not np.allclose(have[both], want[both], rtol=0, atol=1e-6):
+        return False, "a kept logit changed: leave the kept logits as they are"
+    if not got_kept.any(axis=-1).all():
+        return False, "a row lost every token: always keep the most likely one"
+    return True, ""
+
+
+def same_top_k():
+    """top_k_filter: exactly the instructor's kept set (ties: lower ids first), kept logits unchanged."""
+    def compare(got, expected):
+        have, want, error = _filter_output(got, expected)
+        if error:
+            return False, error
+        counts, want_counts = np.isfinite(have).sum(-1), np.isfinite(want).sum(-1)
+        if (counts != want_counts).any():
+            row = int(np.argmax(counts != want_counts))
+            return False, f"row {row}: kept {int(counts[row])} tokens, expected exactly {int(want_counts[row])}"
+        return _same_kept(have, want)
+    return compare
+
+
+def same_top_p(logits: torch.Tensor, p: float, tolerance: float = 1e-5):
+    """top_p_filter: the instructor's kept set, except tokens whose mass before them is within ``tolerance`` of p."""
+    values = logits.double()
+    allowed = np.zeros(tuple(values.shape), dtype=bool)
+    for row in range(values.shape[0]):
+        order = sorted(range(values.shape[-1]), key=lambda i: (-float(values[row, i]), i))
+        probs = torch.softmax(values[row], dim=-1)[order]
+        before = (torch.cumsum(probs, 0) - probs).numpy()
+        for rank, token in enumerate(order):
+            allowed[row, token] = rank > 0 and abs(before[rank] - p) < tolerance
+
+    def compare(got, expected):
+        have, want, error = _filter_output(got, expected)
+        if error:
+            return False, error
+        return _same_kept(have, want, allowed)
+    return compare
+
+
+def all_equal_to_expected():
+    """Deterministic samples (argmax or scripted filter): the same n texts as the instructor's, whitespace aside."""
+    def compare(got, expected):
+        if not isinstance(got, list) or not all(isinstance(t, str) for t in got):
+            return False, f"expected a list of {len(expected)} strings, got {type(got).__name__}"
+        if len(got) != len(expected):
+            return False, f"expected {len(expected)} samples (n), got {len(got)}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            if g.strip() != e.strip():
+                return False, f"sample {i}: got {g.strip()[:80]!r}, expected {e.strip()[:80]!r}"
+        return True, ""
+    return compare
+
+
+def words_from(words: list[str], length: int):
+    """A random filter over ``words``: every sample has ``length`` words, all from ``words``, and they vary."""
+    def compare(got, expected):
+        if not isinstance(got, list) or not all(isinstance(t, str) for t in got):
+            return False, f"expected a list of {len(expected)} strings, got {type(got).__name__}"
+        if len(got) != len(expected):
+            return False, f"expected {len(expected)} samples (n), got {len(got)}"
+        for i, text in enumerate(got):
+            found = text.split()
+            stray = [w for w in found if w not in words]
+            if stray:
+                return False, (f"sample {i} has {stray[0][:40]!r}, but the filter keeps only {words}: apply filter_fn "
+                               "to the scores (and keep only the new tokens)")
+            if len(found) != length:
+                return False, f"sample {i} has {len(found)} new tokens, expected max_new_tokens = {length}"
+        if len(set(got)) == 1:
+            return False, "all samples are identical although the filter keeps several equally likely words: sample (do_sample=True)"
+        return True, ""
+    return compare
+
+
+# ----------------------------------------------------------------------------- self-BLEU inputs
+
+def _twenty_samples(seed: int) -> list[str]:
+    """Twenty paraphrase-like samples from a seeded phrase grammar (repeats on purpose)."""
+    rng = random.Random(seed)
+    subjects = ["Professor Lee", "Lee", "The professor", "Hung-yi Lee"]
+    verbs = ["is one of the best", "is among the top", "ranks with the finest"]
+    nouns = ["teachers", "instructors", "educators"]
+    tails = ["in machine learning.", "of machine learning.", "in the field of machine learning.", "in ML."]
+    return [" ".join([rng.choice(subjects), rng.choice(verbs), rng.choice(nouns), rng.choice(tails)]) for _ in range(20)]
+
+
+SELF_BLEU_SETS = {
+    "three paraphrases": ["The model answers every question with great care",
+                          "The model answers every question with care",
+                          "Every question gets a careful answer from the model"],
+    "five samples, two identical": ["a red apple fell from the old tree", "a red apple fell from the old tree",
+                                    "the old tree dropped a red apple", "an apple fell down", "nothing fell today at all"],
+    "all identical": ["attention is all you need"] * 4,
+    "no shared words": ["alpha beta gamma delta", "one two three four", "red green blue yellow"],
+    "short and empty samples": ["yes", "yes indeed", "", "yes indeed it is"],
+    "case and punctuation count": ["Hello , world !", "hello, world!", "Hello , world !", "HELLO , WORLD !"],
+    "brevity penalty": ["the cat sat on the mat", "the cat sat on the mat and then slept all afternoon long"],
+    "twenty samples with repeats": _twenty_samples(4),
+}
+
+
+def cases() -> dict[str, list[Case]]:
+    model, tok = ref("model"), ref("tokenizer")
+    wide = _logits((3, 40), 1)
+    big = _logits((2, 3000), 2, scale=3.0)
+    f64 = _logits((1, 100), 3, dtype=torch.float64)
+    half_ties = torch.tensor([[0.5, 1.25, 1.25, -3.0, 1.25, 0.0]], dtype=torch.bfloat16).repeat(2, 1)
+    top_p_inputs = {
+        "p = 0 on random logits": (_logits((4, 30), 11), 0.0),
+        "p = 0 with tied maxima": (TIES, 0.0),
+        "p = 0.3": (_logits((3, 25), 12), 0.3),
+        "p = 0.55": (_logits((3, 60), 13, scale=1.0), 0.55),
+        "p = 0.9": (_logits((2, 50), 14), 0.9),
+        "p = 0.99 on a flat distribution": (_logits((2, 80), 15, scale=0.3), 0.99),
+        "p = 1 keeps (almost) everything": (_logits((2, 30), 16), 1.0),
+        "top token alone reaches p": (PEAKED, 0.8),
+        "ten equal tokens, p = 0.35": (FLAT, 0.35),
+        "float64 logits, p = 0.7": (_logits((2, 45), 17, dtype=torch.float64), 0.7),
+    }
+    top_p_cases = [Case(name, (logits, p), compare=same_top_p(logits, p)) for name, (logits, p) in top_p_inputs.items()]
+    top_p_cases.append(Case("bfloat16 logits with ties, p = 0", (half_ties, 0.0), compare=same_top_p(half_ties.float(), 0.0)))
+    return {
+        "top_k_filter": [
+            Case("k = 1 on random logits", (wide, 1), compare=same_top_k()),
+            Case("k = 5", (wide, 5), compare=same_top_k()),
+            Case("k = vocabulary size keeps everything", (wide, 40), compare=same_top_k()),
+            Case("k = 50 of 3000", (big, 50), compare=same_top_k()),
+            Case("float64 logits, k = 17", (f64, 17), compare=same_top_k()),
+            Case("ties, k = 1 (lower id wins)", (TIES, 1), compare=same_top_k()),
+            Case("ties, k = 2", (TIES, 2), compare=same_top_k()),
+            Case("ties, k = 4", (TIES, 4), compare=same_top_k()),
+            Case("bfloat16 logits with ties, k = 2", (half_ties, 2), compare=same_top_k()),
+        ],
+        "top_p_filter": top_p_cases,
+        "sample_with_filter": [
+            Case("argmax filter is the greedy answer (template)",
+                 (model, tok, _chat_ids(PARAPHRASE), make("argmax_filter"), 3, 12, 0), compare=all_equal_to_expected()),
+            Case("argmax filter is the greedy answer (raw prompt, other seed)",
+                 (model, tok, make("text_prompt_ids", tok, "Machine learning is"), make("argmax_filter"), 2, 8, 123),
+                 compare=all_equal_to_expected()),
+            Case("every token from a uniform three-word filter",
+                 (model, tok, _chat_ids(RAINBOW), make("uniform_words_filter", tok, WORDS), 6, 8, 7),
+                 compare=words_from(WORDS, 8)),
+            Case("generation stops at <end_of_turn>",
+                 (model, tok, _chat_ids(RAINBOW), make("script_filter", tok, ["green", 107, "cat"]), 4, 10, 1),
+                 compare=all_equal_to_expected()),
+            Case("generation stops at <eos>",
+                 (model, tok, _chat_ids(PARAPHRASE), make("script_filter", tok, ["apple", "cat", 1, "green"]), 2, 10, 2),
+                 compare=all_equal_to_expected()),
+        ],
+        "self_bleu": [Case(name, (sentences,), compare=allclose(atol=1e-9, rtol=1e-7))
+                      for name, sentences in SELF_BLEU_SETS.items()],
+    }
+
