@@ -663,31 +663,89 @@ def check_self_bleu(self_bleu) -> None:
 # --- 05 contextual embeddings -------------------------------------------------------------
 
 def check_mean_pool(mean_pool) -> None:
-    """Exercise 5.1: ``mean_pool(last_hidden[batch, pos, d], attention_mask[batch, pos]) -> [batch, d]`` ignores padding."""
+    """Exercise 5.1: ``mean_pool(hidden[batch, pos, d], attention_mask[batch, pos]) -> [batch, d]`` ignores padding."""
     import torch
 
-    from helpers.embeddings import mean_pool as reference, mean_pool_with_padding
-
     gen = torch.Generator().manual_seed(5)
-    last_hidden = torch.randn(3, 6, 4, generator=gen)
-    for padding_side in ("right", "left"):
-        mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 0, 0]])
-        if padding_side == "left":
-            mask = mask.flip(-1)
-        got = mean_pool(last_hidden, mask)
+    hidden = torch.randn(3, 6, 4, generator=gen)
+    right = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 0, 0]])
+    for side, mask in (("right", right), ("left", right.flip(-1)), ("inner", torch.tensor([[1, 0, 1, 1, 0, 1]] * 3))):
+        original = hidden.clone()
+        got = mean_pool(hidden, mask)
+        require(torch.equal(hidden, original), "mean_pool modified hidden in place: multiply into a new tensor.")
         require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
         require(tuple(got.shape) == (3, 4),
                 f"Expected shape [batch, d_model] = (3, 4), got {tuple(got.shape)}: average over dim=1 (positions) only.")
-        require(not torch.isnan(got).any(), "The result has NaN: divide by the number of real tokens, not by a masked sum of zeros.")
-        require(not torch.allclose(got, mean_pool_with_padding(last_hidden)),
-                "You averaged over padding positions too (that is the homework's bug): multiply by the mask and divide by mask.sum(dim=1).")
-        want = reference(last_hidden, mask)
-        require(torch.allclose(got[0], want[0], atol=1e-5), "Row 0 has no padding and should be the plain mean over positions.")
+        require(not torch.isnan(got).any(), "The result has NaN: divide by the number of real tokens of each row.")
+        require(not (bool((mask == 0).any()) and torch.allclose(got, hidden.mean(dim=1))),
+                "You averaged over padding positions too (the homework's bug): multiply by the mask and divide by mask.sum(dim=1).")
+        require(not torch.allclose(got, (hidden * mask.unsqueeze(-1)).sum(dim=1)),
+                "That is the masked sum: divide it by the number of real tokens of each row.")
+        require(not torch.allclose(got, (hidden * mask.unsqueeze(-1)).sum(dim=1) / mask.shape[1]),
+                "You divided by the padded length: divide by the number of REAL tokens of each row, mask.sum(dim=1).")
         for row in range(3):
-            require(torch.allclose(got[row], want[row], atol=1e-5),
-                    f"Row {row} ({padding_side} padding) differs from the mean over its {int(mask[row].sum())} real tokens: "
-                    "divide the masked sum by the number of real tokens of that row.")
-    ok("mean_pool averages each row over its real tokens only (left and right padding)")
+            real = hidden[row][mask[row].bool()]
+            require(torch.allclose(got[row], real.mean(dim=0), atol=1e-5),
+                    f"Row {row} ({side} padding, mask {mask[row].tolist()}) differs from the mean of its "
+                    f"{int(mask[row].sum())} real tokens.")
+        scrambled = hidden.masked_fill(~mask.bool().unsqueeze(-1), 1e3)
+        require(torch.allclose(mean_pool(scrambled, mask), got, atol=1e-4),
+                "Changing the hidden states at padding positions changed your result: padding must not count.")
+    double = mean_pool(hidden.double(), right)
+    require(double.dtype == torch.float64, f"float64 input gave {double.dtype}: keep the input's dtype (mask.to(hidden.dtype)).")
+    try:
+        mean_pool(hidden, torch.tensor([[1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0]]))
+    except ValueError:
+        pass
+    else:
+        require(False, "A row without any real token must raise a ValueError with a clear message (a 0/0 mean is NaN).")
+    ok("mean_pool averages each row over its real tokens only (right, left and inner padding)")
+
+
+def check_word_vector(word_vector, model, tokenizer) -> None:
+    """Exercise 5.2: ``word_vector(model, tokenizer, sentence, word) -> [d_model]``, the word's last hidden state in context."""
+    import torch
+
+    from helpers.embeddings import word_token_positions
+
+    cases = [("I ate a fresh apple.", "apple"), ("Apple released the new iPhone.", "Apple"),
+             ("The Orange network has great coverage.", "coverage")]
+    vectors = []
+    for sentence, word in cases:
+        got = word_vector(model, tokenizer, sentence, word)
+        require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
+        d_model = model.config.hidden_size
+        require(tuple(got.shape) == (d_model,), f"Expected one vector of shape [d_model] = ({d_model},), got {tuple(got.shape)}.")
+        got = got.detach().float().cpu()
+        with torch.no_grad():
+            enc = tokenizer(sentence, return_tensors="pt").to(model.device)
+            states = model(**enc, output_hidden_states=True).hidden_states
+        last = states[-1][0].float().cpu()
+        positions = word_token_positions(tokenizer, sentence, word)
+        want = last[positions].mean(dim=0)
+        if not torch.allclose(got, want, atol=1e-4, rtol=1e-3):
+            close = lambda v: torch.allclose(got, v.float().cpu(), atol=1e-4, rtol=1e-3)  # noqa: E731
+            if close(states[0][0][positions].mean(0)):
+                hint = "that is the input embedding (hidden_states[0]), the same in every sentence: use hidden_states[-1]."
+            elif close(states[-2][0][positions].mean(0)):
+                hint = "that is hidden_states[-2]: the last hidden state (after the final norm) is hidden_states[-1]."
+            elif close(last.mean(0)):
+                hint = "that is the mean over the whole sentence: average only the positions of the word's tokens."
+            elif positions[-1] + 1 < last.shape[0] and close(last[[p + 1 for p in positions]].mean(0)):
+                hint = "you took the token after the word: <bos> is position 0, so the word's tokens sit where its offsets say."
+            elif close(last[[p - 1 for p in positions]].mean(0)):
+                hint = "you took the token before the word: keep <bos> (tokenizer(sentence), add_special_tokens=True) and index the word's positions."
+            elif len(positions) > 1 and (close(last[positions[0]]) or close(last[positions[-1]])):
+                hint = f"{word!r} is {len(positions)} tokens here: average the last hidden state over all of them."
+            else:
+                hint = ("tokenize the sentence with <bos> (tokenizer(sentence)), run the model with output_hidden_states=True, "
+                        "and average hidden_states[-1][0] over the positions of the word's tokens.")
+            require(False, f"{word!r} in {sentence!r}: wrong vector; {hint}")
+        vectors.append(got)
+    other = word_vector(model, tokenizer, "My favourite fruit is the apple.", "apple")
+    require(not torch.allclose(other.detach().float().cpu(), vectors[0], atol=1e-4),
+            "'apple' got the same vector after two different left contexts: take it from the model's last layer, hidden_states[-1].")
+    ok(f"word_vector matches the last hidden state of the word's tokens in {len(cases)} sentences (one with a 3-token word)")
 
 
 # --- 06 attention maps --------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Contextual embeddings from a causal LM: sentence vectors, word-in-context vectors, t-SNE.
+"""Contextual embeddings from a causal LM: the padded batch, word positions, cosine, t-SNE.
 
 Naming: ``last_hidden[batch, pos, d_model]`` is the final hidden state (after the final norm,
 ``hidden_states[-1]``) of a padded batch; ``attention_mask[batch, pos]`` is 1 on real tokens
-and 0 on padding. A sentence vector is the mean of ``last_hidden`` over the sentence's real
-tokens (``<bos>`` included); a word vector is the mean over the tokens of one word.
+and 0 on padding. Pooling a sentence into one vector (exercise 5.1, ``mean_pool``) and a word's
+vector in context (exercise 5.2, ``word_vector``) are written in notebook 05, not here; this
+module keeps the plumbing around them and the homework's padded mean, shown as a mistake.
 """
 from __future__ import annotations
 
@@ -14,17 +15,6 @@ import numpy as np
 import torch
 
 from helpers.sae import check_window
-
-
-def mean_pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mask-aware mean over positions: ``[batch, pos, d_model]``, ``[batch, pos]`` -> ``[batch, d_model]``."""
-    if last_hidden.shape[:2] != attention_mask.shape:
-        raise ValueError(f"last_hidden {tuple(last_hidden.shape)} and attention_mask {tuple(attention_mask.shape)} disagree on [batch, pos].")
-    mask = attention_mask.to(last_hidden.dtype).unsqueeze(-1)
-    counts = mask.sum(dim=1)
-    if (counts == 0).any():
-        raise ValueError("a row of attention_mask has no real token: every sentence needs at least one token.")
-    return (last_hidden * mask).sum(dim=1) / counts
 
 
 def mean_pool_with_padding(last_hidden: torch.Tensor) -> torch.Tensor:
@@ -69,14 +59,6 @@ def encode_batch(model, tokenizer, sentences: list[str]) -> EncodedBatch:
     return EncodedBatch(enc.input_ids, mask, last_hidden, tokenizer.padding_side)
 
 
-def sentence_embeddings(model, tokenizer, sentences: list[str], include_padding: bool = False) -> torch.Tensor:
-    """``[n_sentences, d_model]`` sentence vectors by mean pooling (``include_padding=True``: the homework's way)."""
-    batch = encode_batch(model, tokenizer, sentences)
-    if include_padding:
-        return mean_pool_with_padding(batch.last_hidden)
-    return mean_pool(batch.last_hidden, batch.attention_mask)
-
-
 def word_char_span(sentence: str, word: str) -> tuple[int, int]:
     """``(start, end)`` of the first whole-word, case-sensitive occurrence of ``word`` in ``sentence``."""
     match = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", sentence)
@@ -95,20 +77,6 @@ def word_token_positions(tokenizer, sentence: str, word: str) -> list[int]:
     if not positions:
         raise ValueError(f"no token of {sentence!r} covers {word!r}: the tokenizer returned no usable offsets.")
     return positions
-
-
-def word_embeddings(model, tokenizer, sentences: list[str], words: list[str]) -> torch.Tensor:
-    """``[n, d_model]``: the mean final hidden state over the tokens of ``words[i]`` in ``sentences[i]``."""
-    _check_sentences(sentences)
-    if len(words) != len(sentences):
-        raise ValueError(f"need one word per sentence: got {len(words)} words for {len(sentences)} sentences.")
-    batch = encode_batch(model, tokenizer, sentences)
-    vectors = []
-    for row, (sentence, word) in enumerate(zip(sentences, words)):
-        positions = word_token_positions(tokenizer, sentence, word)
-        offset = int((batch.attention_mask[row] == 0).sum()) if batch.padding_side == "left" else 0
-        vectors.append(batch.last_hidden[row, [offset + p for p in positions]].mean(dim=0))
-    return torch.stack(vectors)
 
 
 def cosine_similarity_matrix(vectors: torch.Tensor) -> torch.Tensor:
