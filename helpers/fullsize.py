@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import attention, backend, chat, memory
+from helpers import attention, backend, memory
 from helpers.assets import offline_dir
 from helpers.sae import JumpReLUSAE
 
@@ -60,6 +60,14 @@ def random_sae(d_model: int, d_sae: int, dev: torch.device) -> JumpReLUSAE:
 
 
 @torch.no_grad()
+def _greedy_ids(model, inputs: dict, max_new_tokens: int, **kwargs) -> torch.Tensor:
+    """The new token ids of a greedy ``generate`` (fullsize's own copy: greedy answers are exercises)."""
+    inputs = {k: v.to(model.device) for k, v in inputs.items()}
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs)
+    return out[:, inputs["input_ids"].shape[1]:]
+
+
+@torch.no_grad()
 def _attention_rows(model, ids: torch.Tensor, prompt_len: int, layer: int) -> torch.Tensor:
     """``rows[head, G, T-1]`` of a generation from one forward over ``ids[:, :-1]`` (fullsize's own copy: exercise 6.1)."""
     out = model(ids[:, :-1].to(model.device), output_attentions=True)
@@ -83,14 +91,6 @@ def _jumprelu(sae: JumpReLUSAE, x: torch.Tensor) -> torch.Tensor:
     """JumpReLU activations ``[..., d_sae]`` (fullsize's own copy: exercise 7.2)."""
     pre = x.to(sae.W_enc.dtype) @ sae.W_enc + sae.b_enc
     return torch.where(pre > sae.threshold, pre, torch.zeros_like(pre))
-
-
-@torch.no_grad()
-def _greedy_ids(model, inputs: dict, max_new_tokens: int, **kwargs) -> torch.Tensor:
-    """The new token ids of a greedy ``generate`` (fullsize's own copy: greedy answers are exercises)."""
-    inputs = {k: v.to(model.device) for k, v in inputs.items()}
-    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs)
-    return out[:, inputs["input_ids"].shape[1]:]
 
 
 def _timed(fn):
@@ -117,7 +117,8 @@ def run(dtype: torch.dtype | None = None, new_tokens: int = 8) -> dict:
                      "params": sum(p.numel() for p in model.parameters())}
 
     # 1. chat prompt -> a few generated tokens (min_new_tokens: random weights may pick <eos> at once)
-    inputs = chat.encode_messages(tokenizer, CHAT_PROMPT)
+    inputs = dict(tokenizer.apply_chat_template([{"role": "user", "content": CHAT_PROMPT}], add_generation_prompt=True,
+                                                return_tensors="pt", return_dict=True))
     _greedy_ids(model, inputs, 1)  # warm-up
     _, gen_s = _timed(lambda: _greedy_ids(model, inputs, new_tokens, min_new_tokens=new_tokens))
     results.update(prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=new_tokens,
