@@ -74,23 +74,3 @@ def check_messages(messages: Sequence[Mapping[str, str]]) -> list[Message]:
 def count_token(input_ids: torch.Tensor | Sequence[int], token_id: int) -> int:
     """How many times ``token_id`` occurs in ``input_ids`` (any shape)."""
     return int((torch.as_tensor(input_ids) == token_id).sum())
-
-
-# --- transitional -------------------------------------------------------------------------------
-# Tokenizing a prompt (with or without the template) is exercise 1.1 of notebook 01 (`prompt_ids`),
-# so these two must leave helpers/. They stay only while helpers/generation.py (`prompt_inputs`),
-# helpers/checks.py (`check_sample_with_filter`) and notebook 04 still import them: delete them as
-# soon as those call `tokenizer.apply_chat_template(..., return_dict=True)` themselves.
-
-def encode_messages(tokenizer, prompt, add_generation_prompt: bool = True) -> dict[str, torch.Tensor]:
-    """Template and tokenize in one step (one ``<bos>``): used by ``helpers.generation`` only."""
-    require_chat_tokenizer(tokenizer)
-    messages = [{"role": "user", "content": check_text(prompt)}] if isinstance(prompt, str) else check_messages(prompt)
-    encoding = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, return_tensors="pt", return_dict=True)
-    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
-
-
-def encode_text(tokenizer, text: str, add_special_tokens: bool = True) -> dict[str, torch.Tensor]:
-    """Tokenize plain text: used by ``helpers.generation`` only."""
-    encoding = tokenizer(check_text(text), return_tensors="pt", add_special_tokens=add_special_tokens)
-    return {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}

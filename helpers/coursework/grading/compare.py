@@ -15,6 +15,15 @@ import numpy as np
 MAX_ELEMENTS = 5_000_000
 
 
+def _floats(data: Any) -> Any:
+    """Nested lists with ``{"__float__": "-inf"}`` turned back into floats."""
+    if isinstance(data, list):
+        return [_floats(v) for v in data]
+    if isinstance(data, dict) and "__float__" in data:
+        return float(data["__float__"])
+    return data
+
+
 def decode(value: Any) -> Any:
     """Plain JSON value -> numpy arrays and floats where the harness encoded them."""
     if isinstance(value, dict):
@@ -22,8 +31,11 @@ def decode(value: Any) -> Any:
             shape = tuple(int(s) for s in value.get("shape", ()))
             if math.prod(shape) > MAX_ELEMENTS:
                 raise ValueError(f"array of shape {shape} is too large")
-            array = np.asarray(value["__array__"], dtype=np.float64 if value.get("dtype", "").startswith(("float", "torch.float", "torch.bfloat", "bfloat")) else None)
-            return array.reshape(shape) if array.size == math.prod(shape) else array
+            floating = str(value.get("dtype", "")).startswith(("float", "bfloat"))
+            array = np.asarray(_floats(value["__array__"]), dtype=np.float64 if floating else None)
+            if array.size != math.prod(shape):
+                raise ValueError(f"array data does not fill its shape {shape}")
+            return array.reshape(shape)
         if "__float__" in value:
             return float(value["__float__"])
         return {k: decode(v) for k, v in value.items()}
