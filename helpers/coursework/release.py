@@ -26,7 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MAINTAINER_MODULES = {"bench.py", "fullsize.py", "memory.py"}
 README_TEMPLATE = Path(__file__).with_name("release_readme.md")
 # Markers of solutions, and the original run's fill-in values (P3 ids, P1 and P7 numbers).
-FORBIDDEN = re.compile(r"BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION\s*$|\b18809\b|\b12636\b|6\.0734|58\.04|31\.76", re.MULTILINE)
+# A `# SOLUTION` line ends the line, or (inside notebook JSON) the string: `...  # SOLUTION\n"` / `# SOLUTION"`.
+FORBIDDEN = re.compile(r'BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION(?=\s*$|\\n|")|\b18809\b|\b12636\b|6\.0734|58\.04|31\.76',
+                       re.MULTILINE)
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".json", ".jinja", ".cfg", ".toml"}
 
 
