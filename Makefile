@@ -100,10 +100,10 @@ merge: $(STAMP)
 	$(PY) -m helpers.coursework.grading merge $(SHARDS) --out "$(or $(OUT),grades)"
 
 bench: $(STAMP)
-	LAB_BACKEND=offline $(PY) -m helpers.bench
+	LAB_BACKEND=offline $(PY) -m helpers.offline.bench
 
 fullsize: $(STAMP)
-	$(PY) -m helpers.fullsize
+	$(PY) -m helpers.offline.fullsize
 
 clean:
 	rm -rf build .pytest_cache

@@ -6,7 +6,8 @@ checks are tested in tests/test_checks_04_05.py."""
 import pytest
 import torch
 
-from helpers import bench, generation
+from helpers import generation
+from helpers.offline import bench
 
 PROMPT = ("Generate a paraphrase of the sentence 'Professor Lee is one of the best teachers in the domain of "
           "machine learning'. Just response with one sentence.")

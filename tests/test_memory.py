@@ -2,7 +2,7 @@
 import torch
 from transformers import Gemma2Config, Gemma2ForCausalLM
 
-from helpers import memory
+from helpers.offline import memory
 
 TINY = dict(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
             num_key_value_heads=2, head_dim=8, sliding_window=64, max_position_embeddings=128)

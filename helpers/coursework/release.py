@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MAINTAINER_MODULES = {"bench.py", "fullsize.py", "memory.py"}
+MAINTAINER_MODULES: set[str] = set()  # maintainer tools live in helpers/offline/
 README_TEMPLATE = Path(__file__).with_name("release_readme.md")
 # Markers of solutions, and the original run's fill-in values (P3 ids, P1 and P7 numbers).
 # A `# SOLUTION` line ends the line, or (inside notebook JSON) the string: `...  # SOLUTION\n"` / `# SOLUTION"`.

@@ -5,11 +5,11 @@ Nothing is downloaded: the weights are random, so the *text* is meaningless, but
 memory and time per token are those of the real model. This catches bugs in the gemma path
 that the small offline model cannot (vocabulary of 256,000, d_model 2304, head_dim 256).
 
-    python -m helpers.fullsize [--dtype float32|float16|bfloat16] [--new-tokens 8] [--out build/fullsize.json]
+    python -m helpers.offline.fullsize [--dtype float32|float16|bfloat16] [--new-tokens 8] [--out build/fullsize.json]
 
 On CPU the default dtype is float32 (about 10.5 GB of RAM); on a GPU it is the backend's rule
 (float16 on a T4) and ``torch.cuda.max_memory_allocated`` is reported next to the estimate of
-:mod:`helpers.memory`.
+:mod:`helpers.offline.memory`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from helpers import attention, backend, memory
+from helpers import attention, backend
+from helpers.offline import memory
 from helpers.assets import offline_dir
 from helpers.sae import JumpReLUSAE
 

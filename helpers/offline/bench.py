@@ -2,7 +2,7 @@
 
 Writes ``build/bench.json`` and the table in ``BENCHMARKS.md``. Every number is measured in this
 run (median of ``--repeats``) except ``t4_peak_gb_estimate``, which is computed from Gemma-2-2b's
-real config by :mod:`helpers.memory` and labelled as an estimate.
+real config by :mod:`helpers.offline.memory` and labelled as an estimate.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from helpers import attention, backend, generation, memory
+from helpers import attention, backend, generation
+from helpers.offline import memory
 from helpers.assets import REPO_ROOT
 
 PARAPHRASE_PROMPT = (
@@ -106,6 +107,38 @@ def bench_attention(model, tokenizer, repeats: int, layer: int = 10, new_tokens:
     }
 
 
+def bench_grading(submissions: int = 4, jobs: int = 2) -> dict:
+    """Seconds to grade full submissions (every notebook solved) in the sandbox, after the instructor run."""
+    import tempfile
+
+    import nbformat
+
+    from helpers import handin
+    from helpers.coursework import authoring
+    from helpers.coursework.grading import grader
+
+    course = grader.load_course()
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp_path = Path(tmp)
+        folder = tmp_path / "notebooks"
+        folder.mkdir()
+        for name in course.specs:
+            nb = nbformat.read(REPO_ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+            (folder / f"{name}.ipynb").write_text(authoring.render(authoring.make_student(nb, name, set(), False)))
+        zips = [handin.build_zip(f"bench{i}", folder, tmp_path / "zips") for i in range(submissions)]
+        start = time.perf_counter()
+        grader.grade_all(zips[:1], tmp_path / "warm", course=course, cache_dir=tmp_path / "cache")
+        first_s = time.perf_counter() - start
+        start = time.perf_counter()
+        records = grader.grade_all(zips, tmp_path / "out", jobs=jobs, course=course, cache_dir=tmp_path / "cache")
+        wall_s = time.perf_counter() - start
+    scores = {r["score"] == r["max_score"] for r in records}
+    per = statistics.median(r["seconds"] for r in records)
+    return {"grading_seconds_per_submission": per, "grading_wall_seconds": wall_s, "grading_submissions": submissions,
+            "grading_jobs": jobs, "grading_first_run_with_instructor_s": first_s,
+            "grading_class_hours_1000": 1000 * wall_s / submissions / 3600, "grading_all_full_marks": scores == {True}}
+
+
 def _pytest(args: list[str]) -> tuple[float, int]:
     """Wall seconds and exit code of one pytest run, offline backend, as ``make test`` runs it."""
     env = dict(os.environ, LAB_BACKEND="offline", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -137,9 +170,9 @@ def markdown(results: dict) -> str:
     env = results["environment"]
     lines = [
         "# Benchmarks", "",
-        "Written by `make bench` (`python -m helpers.bench`); numbers from the run described below. "
+        "Written by `make bench` (`python -m helpers.offline.bench`); numbers from the run described below. "
         "Ratios are medians of repeated runs in one process; the T4 figure is an *estimate* computed "
-        "from Gemma-2-2b's config (`helpers/memory.py`), not a measurement.", "",
+        "from Gemma-2-2b's config (`helpers/offline/memory.py`), not a measurement.", "",
         f"Machine: {env['machine']}, {env['cpus']} CPU cores, torch {env['torch']}, transformers "
         f"{env['transformers']}, Python {env['python']}; date {env['date']}; repeats {env['repeats']}.", "",
         "| measure | value | goal |", "|---|---|---|",
@@ -155,6 +188,15 @@ def markdown(results: dict) -> str:
         lines.append(f"| nbval_seconds total | {results['nbval_seconds_total']:.1f} s | |")
         lines.append(f"| unit tests | {results['unit_tests_seconds']:.1f} s | |")
         lines.append(f"| make test (unit tests + all notebooks, sum of the parts) | {results['make_test_seconds_sum_of_parts']:.1f} s | minutes |")
+    if "grading_seconds_per_submission" in results:
+        lines += [
+            f"| grading_seconds_per_submission (all {len(list((REPO_ROOT / 'data' / 'grading').glob('[0-9]*.json')))} notebooks, "
+            f"bubblewrap sandbox, median of {results['grading_submissions']}) | {results['grading_seconds_per_submission']:.1f} s | ≤ 30 s |",
+            f"| grading throughput, {results['grading_submissions']} submissions with -j {results['grading_jobs']} | "
+            f"{results['grading_wall_seconds']:.1f} s wall → {results['grading_class_hours_1000']:.1f} h for 1,000 students on one machine | |",
+            f"| first grading run (instructor solutions on the hidden cases, then one submission) | "
+            f"{results['grading_first_run_with_instructor_s']:.1f} s | |",
+        ]
     t4 = results["t4"]
     lines += [
         f"| t4_peak_gb_estimate (Gemma-2-2b-it fp16 + cross-encoder + SAE, worst notebook) | {results['t4_peak_gb_estimate']:.2f} GB | < 8 GB (T4: 15 GB) |",
@@ -184,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     results.update(bench_sampling(model, tokenizer, args.repeats))
     results.update(bench_attention(model, tokenizer, args.repeats))
+    results.update(bench_grading())
     if not args.skip_tests:
         results.update(bench_tests())
     t4 = memory.course_peak(memory.gemma2_2b_config())
@@ -201,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(results)
     args.markdown.write_text(text)
     print(text)
-    return 1 if results.get("test_failures") else 0
+    return 1 if results.get("test_failures") or not results.get("grading_all_full_marks", True) else 0
 
 
 if __name__ == "__main__":
