@@ -1128,3 +1128,283 @@ def check_fraction_of_variance_unexplained(fraction_of_variance_unexplained) -> 
     scaled = call(3 * x, 3 * x_hat)
     require(abs(scaled - want) < 1e-5 * max(1.0, want), "FVU must not change when x and x_hat are scaled together.")
     ok(f"FVU = {want:.4f} on a random case; 0 for x_hat = x, 1 for the mean")
+
+
+# --- 08 papers ----------------------------------------------------------------------------
+
+CHECK_TEXT_08 = "Attention lets a model focus on the most relevant parts of its input, one token at a time."
+
+
+def _attention_reference(q, k, config, layer: int, rope: str = "half", scaling: float | None = None,
+                         softcap: str = "before", window: str = "config", gqa: str = "interleave"):
+    """Gemma-2's attention weights ``[head, query, key]`` from transformers' own pieces (RoPE, repeat_kv, eager attention,
+    mask functions); the keyword arguments switch on one usual mistake each, so a check can name it."""
+    import copy
+    import types
+
+    import torch
+    from transformers.masking_utils import causal_mask_function, sliding_window_causal_mask_function
+    from transformers.models.gemma2.modeling_gemma2 import Gemma2RotaryEmbedding, apply_rotary_pos_emb, eager_attention_forward
+
+    q, k = q.detach().float().cpu()[None], k.detach().float().cpu()[None]
+    T, d = q.shape[-2], q.shape[-1]
+    if rope != "none":
+        perm = torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)]) if rope == "interleaved" else torch.arange(d)
+        rotary_config = copy.deepcopy(config)
+        rotary_config.head_dim = d
+        if rope == "theta_10000":
+            rotary_config.rope_parameters = dict(config.rope_parameters, rope_theta=10000.0)
+        cos, sin = Gemma2RotaryEmbedding(rotary_config)(q, torch.arange(T)[None])
+        q, k = apply_rotary_pos_emb(q[..., perm], k[..., perm], cos, sin)
+    groups = q.shape[1] // k.shape[1]
+    if gqa == "tile":
+        k, groups = k.repeat(1, groups, 1, 1), 1
+    scale = config.query_pre_attn_scalar ** -0.5 if scaling is None else scaling
+    cap = {"none": None, "cap_50": 50.0}.get(softcap, config.attn_logit_softcapping)
+    slides = config.layer_types[layer] == "sliding_attention"
+    w = config.sliding_window
+    if window == "none":
+        slides = False
+    elif window == "everywhere":
+        slides = True
+    elif window == "plus_one":
+        w = w + 1
+    positions = torch.arange(T)
+    rule = sliding_window_causal_mask_function(w) if slides else causal_mask_function
+    allowed = rule(0, 0, positions[:, None], positions[None, :])
+    if window == "no_causal":
+        allowed = torch.ones(T, T, dtype=torch.bool)
+    mask = torch.zeros(T, T).masked_fill(~allowed, torch.finfo(torch.float32).min)[None, None]
+    module = types.SimpleNamespace(num_key_value_groups=groups, training=False, head_dim=d)
+    if softcap == "unscaled":  # tanh cap on q·k before the scaling
+        logits = (q @ k.repeat_interleave(groups, dim=1).transpose(-1, -2))
+        logits = cap * torch.tanh(logits / cap) * scale + mask
+        return logits.softmax(dim=-1)[0]
+    _, weights = eager_attention_forward(module, q, k, k, mask, scaling=scale, softcap=cap)
+    return weights[0]
+
+
+def _attention_mistakes(head_dim: int) -> list[tuple[dict, str]]:
+    """(reference keyword arguments, hint) for the usual mistakes of exercise 8.1, most specific first."""
+    return [
+        (dict(rope="none"), "Your weights equal attention WITHOUT rotary position embeddings: rotate q and k (RoPE) before "
+                            "the dot product, with position p's angles p · θ^(-2i/d), θ = config.rope_parameters['rope_theta']."),
+        (dict(rope="interleaved"), "You rotated neighbouring pairs (0,1), (2,3), …: Gemma's RoPE (transformers' rotate_half) "
+                                   "pairs dimension i with i + d/2: rotate_half(x) = cat(-x[..., d/2:], x[..., :d/2])."),
+        (dict(gqa="tile"), "Query head h must use key head h // (n_heads / n_kv_heads): repeat each key head in place, "
+                           "k.repeat_interleave(groups, dim=0), not k.repeat(groups, 1, 1) (that tiles the whole stack)."),
+        (dict(scaling=head_dim ** -0.5), "You scaled by 1/sqrt(head_dim): Gemma-2 scales q·k by "
+                                         "config.query_pre_attn_scalar ** -0.5 (equal to head_dim on Gemma-2-2b, not on every model)."),
+        (dict(softcap="none"), "Your weights equal attention without the soft-cap: Gemma-2 caps the scaled logits, "
+                               "cap * tanh(logits / cap) with cap = config.attn_logit_softcapping, before the mask."),
+        (dict(rope="theta_10000"), "Your RoPE uses θ = 10000: read θ from the config, config.rope_parameters['rope_theta'] "
+                                   "(every setting comes from `config`)."),
+        (dict(softcap="cap_50"), "Your soft-cap is 50: read it from the config, config.attn_logit_softcapping."),
+        (dict(softcap="unscaled"), "You capped q·k before scaling it: scale first (× query_pre_attn_scalar ** -0.5), then "
+                                   "cap * tanh(scaled / cap)."),
+        (dict(window="none"), "This layer slides (config.layer_types[layer] == 'sliding_attention'), but your query sees keys "
+                              "further back than config.sliding_window tokens: allow key j for query i only if i - j < window."),
+        (dict(window="everywhere"), "You applied the sliding window on a full-attention layer: only layers with "
+                                    "config.layer_types[layer] == 'sliding_attention' slide."),
+        (dict(window="plus_one"), "Your window is one token too wide: a query sees itself and the window - 1 keys before it "
+                                  "(i - j < window, as transformers' sliding_window_overlay)."),
+        (dict(window="no_causal"), "Queries attend to later keys: mask key j > i (causal mask) before the softmax."),
+    ]
+
+
+def _diagnose_attention(got, q, k, config, layer: int, atol: float, where: str) -> None:
+    """Raise with the hint of the first usual mistake that reproduces ``got``, or a generic message."""
+    import torch
+
+    want = _attention_reference(q, k, config, layer)
+    diff = float((got - want).abs().max())
+    if diff <= atol:
+        return
+    for kwargs, hint in _attention_mistakes(q.shape[-1]):
+        variant = _attention_reference(q, k, config, layer, **kwargs)
+        if float((variant - want).abs().max()) > 10 * atol and torch.allclose(got, variant, atol=atol, rtol=0):
+            require(False, f"{hint} {where}")
+    require(False, f"Your weights differ from Gemma-2's by up to {diff:.3g} {where}. The steps: RoPE on q and k, key heads "
+                   "repeated for their query heads, × query_pre_attn_scalar ** -0.5, soft-cap, causal (and sliding-window) "
+                   "mask, softmax over keys.")
+
+
+def _call_attention(fn, q, k, config, layer: int, where: str):
+    """Call the student's function on copies and check type, shape, rows and the causal zeros."""
+    import torch
+
+    q0, k0 = q.clone(), k.clone()
+    got = fn(q, k, config, layer)
+    require(torch.equal(q, q0) and torch.equal(k, k0), "attention_from_scratch changed q or k in place: compute on new tensors.")
+    require(isinstance(got, torch.Tensor), f"Return a tensor attn[head, query, key], got {type(got).__name__}.")
+    n_heads, T = q.shape[0], q.shape[1]
+    require(got.dim() != 4 or got.shape[0] != 1, f"Shape {tuple(got.shape)}: drop the batch dimension, return [head, query, key].")
+    require(tuple(got.shape) != (k.shape[0], T, T) or k.shape[0] == n_heads,
+            f"{k.shape[0]} heads: that is one map per KEY head. Every one of the {n_heads} query heads has its own map; "
+            "repeat each key head for the query heads that share it.")
+    require(tuple(got.shape) == (n_heads, T, T), f"Expected attn[head, query, key] of shape {(n_heads, T, T)}, got {tuple(got.shape)} {where}.")
+    got = got.detach().float().cpu()
+    require(bool(torch.isfinite(got).all()), f"Your weights contain inf or NaN {where}: mask with -inf BEFORE the softmax, "
+                                             "and softmax over the last axis (keys).")
+    sums = got.sum(dim=-1)
+    require(torch.allclose(sums, torch.ones_like(sums), atol=1e-4),
+            f"Rows sum to {float(sums.min()):.3f} … {float(sums.max()):.3f}, not 1 {where}: softmax over the keys (last axis).")
+    return got
+
+
+def check_attention_from_scratch(attention_from_scratch, model, tokenizer) -> None:
+    """Exercise 8.1: ``attention_from_scratch(q, k, config, layer) -> attn[head, query, key]`` equals Gemma-2's eager attention."""
+    import contextlib
+    import copy
+
+    import torch
+
+    from helpers import hooks
+
+    ids = tokenizer(CHECK_TEXT_08, return_tensors="pt").input_ids
+    config = model.config
+    atol = 1e-5 if next(model.parameters()).dtype == torch.float32 else 1e-2
+    n_layers = config.num_hidden_layers
+    sliding = hooks.sliding_layers(config)
+    full = [i for i in range(n_layers) if i not in sliding]
+    layers = sorted({sliding[0], full[0], full[len(full) // 2], n_layers - 1} if sliding and full else {0, n_layers - 1})
+    window = max(2, ids.shape[1] // 3)
+    worst = 0.0
+    for shrink in (False, True):
+        for layer in layers:
+            if shrink and layer not in (sliding[:1] + full[:1]):
+                continue
+            with hooks.sliding_window(model, window) if shrink else contextlib.nullcontext():
+                q, k = hooks.capture_qk(model, ids, layer)
+                want = hooks.model_attention(model, ids, layer)
+                where = (f"(layer {layer}, {config.layer_types[layer]}, T={ids.shape[1]}"
+                         + (f", sliding window shrunk to {window}" if shrink else "") + ")")
+                got = _call_attention(attention_from_scratch, q, k, config, layer, where)
+                _diagnose_attention(got, q, k, config, layer, atol, where)
+            diff = float((got - want).abs().max())
+            require(diff <= atol, f"Your weights differ from the model's output.attentions by {diff:.3g} {where}.")
+            worst = max(worst, diff)
+    # a configuration where every setting matters: query_pre_attn_scalar != head_dim, a low cap, a short window
+    gen = torch.Generator().manual_seed(81)
+    other = copy.deepcopy(config)
+    other.query_pre_attn_scalar, other.attn_logit_softcapping, other.sliding_window = 9, 5.0, 4
+    other.rope_parameters = dict(config.rope_parameters, rope_theta=100.0)
+    head_dim = q.shape[-1]
+    q = torch.randn(config.num_attention_heads, 12, head_dim, generator=gen) * 1.5
+    k = torch.randn(config.num_key_value_heads, 12, head_dim, generator=gen) * 1.5
+    for layer in (sliding[0] if sliding else 0, full[0] if full else 1):
+        where = (f"(random q and k, config with query_pre_attn_scalar=9, attn_logit_softcapping=5, sliding_window=4, "
+                 f"rope_theta=100; layer {layer}, {other.layer_types[layer]})")
+        got = _call_attention(attention_from_scratch, q, k, other, layer, where)
+        _diagnose_attention(got, q, k, other, layer, 1e-5, where)
+    ok(f"matches the model's attention on layers {layers} and with a shrunk window (max error {worst:.1e}), and Gemma-2's "
+       "recipe on a config where the scale, cap, window and θ all differ")
+
+
+def _causal_weights(q, k, scale: float):
+    """Causal softmax weights ``[..., T, T]`` from torch's own attention: SDPA with the identity matrix as values."""
+    import torch
+    import torch.nn.functional as F
+
+    eye = torch.eye(k.shape[-2], dtype=q.dtype).expand(*k.shape[:-1], k.shape[-2])
+    return F.scaled_dot_product_attention(q, k, eye, is_causal=True, scale=scale)
+
+
+def check_differential_attention(differential_attention) -> None:
+    """Exercise 8.2: ``differential_attention(q, k, lam) = softmax(q1·k1/√d) − λ·softmax(q2·k2/√d)``, causal."""
+    import torch
+
+    gen = torch.Generator().manual_seed(82)
+    for shape, lam in (((2, 7, 8), 0.8), ((9, 12), 0.3), ((2, 3, 5, 4), 1.0)):
+        q = torch.randn(*shape, generator=gen) * 2
+        k = torch.randn(*shape, generator=gen) * 2
+        d, T = shape[-1] // 2, shape[-2]
+        where = f"(q, k of shape {shape}, λ={lam})"
+        q0, k0 = q.clone(), k.clone()
+        got = differential_attention(q, k, lam)
+        require(torch.equal(q, q0) and torch.equal(k, k0), "differential_attention changed q or k in place.")
+        require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
+        require(tuple(got.shape) == (*shape[:-1], T), f"Expected shape {(*shape[:-1], T)} (one [T, T] map per leading index), "
+                                                      f"got {tuple(got.shape)} {where}.")
+        got = got.detach().float()
+        a1 = _causal_weights(q[..., :d], k[..., :d], d ** -0.5)
+        a2 = _causal_weights(q[..., d:], k[..., d:], d ** -0.5)
+        want = a1 - lam * a2
+        if torch.allclose(got, want, atol=1e-5):
+            continue
+        future = torch.ones(T, T, dtype=torch.bool).triu(1)
+        s1 = q[..., :d] @ k[..., :d].transpose(-1, -2) / d ** 0.5
+        s2 = q[..., d:] @ k[..., d:].transpose(-1, -2) / d ** 0.5
+        mistakes = [
+            (a1 + lam * a2, "You ADDED the second map: the differential map is softmax(A1) − λ·softmax(A2)."),
+            (a2 - lam * a1, "The maps are swapped: the FIRST half of q and k (dims 0..d-1) gives the positive map A1, "
+                            "the second half the subtracted one."),
+            ((s1 - lam * s2).masked_fill(future, float("-inf")).softmax(-1),
+             "You subtracted the logits and took one softmax: take two softmax maps first, then subtract them."),
+            (_causal_weights(q[..., :d], k[..., :d], (2 * d) ** -0.5) - lam * _causal_weights(q[..., d:], k[..., d:], (2 * d) ** -0.5),
+             "You scaled by 1/sqrt(2d): each map uses half of the dims, d = q.shape[-1] // 2, and is scaled by 1/sqrt(d)."),
+            (s1.softmax(-1) - lam * s2.softmax(-1), "No causal mask: a query must not see later keys (mask j > i with -inf "
+                                                    "before each softmax)."),
+            (_causal_weights(q[..., 0::2], k[..., 0::2], d ** -0.5) - lam * _causal_weights(q[..., 1::2], k[..., 1::2], d ** -0.5),
+             "You split the dims into even and odd ones: split into two halves, q[..., :d] and q[..., d:]."),
+            (want / (1 - lam) if lam != 1 else want, "Return the raw difference: the paper's (1 − λ_init) factor and GroupNorm "
+                                                     "act on the head's output, not on the map."),
+        ]
+        for variant, hint in mistakes:
+            if torch.isfinite(variant).all() and torch.allclose(got, variant, atol=1e-5):
+                require(False, f"{hint} {where}")
+        diff = float((got - want).abs().max())
+        require(False, f"Your map differs from softmax(q1·k1ᵀ/√d) − λ·softmax(q2·k2ᵀ/√d) by up to {diff:.3g} {where} "
+                       "(causal mask, d = q.shape[-1] // 2).")
+    ok("equals softmax(q1·k1ᵀ/√d) − λ·softmax(q2·k2ᵀ/√d) with a causal mask (torch's scaled_dot_product_attention) "
+       "on 3 shapes and λ ∈ {0.8, 0.3, 1.0}")
+
+
+def _expect_choice(fn, args, want: str, hint: str) -> None:
+    got = fn(*args)
+    require(isinstance(got, str), f"Return the chosen answer as a string, got {type(got).__name__}.")
+    require(got == want, f"{hint} (got {got!r}, expected {want!r} for {', '.join(repr(a) for a in args)})")
+
+
+def check_majority_vote(majority_vote) -> None:
+    """Exercise 8.3: the most frequent non-empty answer; ties -> the one that appears first; none -> ``""``."""
+    from collections import Counter
+
+    def reference(answers):  # Counter keeps first-seen order among equal counts
+        counts = Counter(a for a in answers if a)
+        return counts.most_common(1)[0][0] if counts else ""
+
+    cases = [
+        (["paris", "lyon", "paris"], "The most frequent answer wins."),
+        (["", "", "", "nice", "nice", "lyon"], "An empty answer (nothing was extracted) never wins: skip \"\"."),
+        (["", ""], "When every answer is empty, return \"\"."),
+        ([], "An empty list has no answer: return \"\"."),
+        (["paris", "lyon", "lyon", "paris"], "Ties go to the answer that appears FIRST in the list (here 'paris', at index 0)."),
+        (["nice", "lyon", "paris", "lyon", "nice", "paris"], "Ties go to the answer that appears FIRST in the list."),
+        (["b", "a", "c", "a", "b"], "Ties go to the answer that appears first in the list, not the alphabetically first."),
+        (["Paris", "Paris", "paris"], "Compare answers exactly as given (no lower-casing or stripping)."),
+    ]
+    for answers, hint in cases:
+        _expect_choice(majority_vote, (list(answers),), reference(answers), hint)
+    ok("most frequent non-empty answer; ties to the first to appear; \"\" when there is none (8 cases)")
+
+
+def check_best_of_n(best_of_n) -> None:
+    """Exercise 8.4: ``best_of_n(answers, scores, weighted=False)``; weighted sums the scores of equal answers."""
+    cases = [
+        ((["a", "b", "a", "c"], [0.4, 0.7, 0.5, 0.2]), "b",
+         "Plain best-of-N returns the answer of the single highest-scoring sample (the HIGHEST score wins)."),
+        ((["a", "a", "b"], [0.4, 0.4, 0.7], True), "a", "weighted=True SUMS the scores of equal answers (not their mean or max)."),
+        ((["a", "b", "a", "c"], [0.4, 0.7, 0.5, 0.2], True), "a",
+         "weighted=True sums the scores of samples with the same answer ('a': 0.4 + 0.5 = 0.9 beats 'b': 0.7)."),
+        ((["a", "b"], [-2.0, -1.0]), "b", "Pick the HIGHEST score (-1 > -2), not the lowest."),
+        ((["x", "y", "z"], [0.5, 0.5, 0.1]), "x", "Equal scores: the earliest sample wins (compare with >, not >=)."),
+        ((["y", "x", "x", "y"], [0.2, 0.3, 0.1, 0.2], True), "y", "Equal totals: the answer that appears first wins."),
+        ((["", "a"], [5.0, 1.0]), "a", "An empty answer never wins, whatever its score: skip \"\"."),
+        ((["", "a", ""], [5.0, 1.0, 9.0], True), "a", "An empty answer never wins, whatever its score: skip \"\"."),
+        ((["", ""], [1.0, 2.0]), "", "When every answer is empty, return \"\"."),
+        (([], []), "", "No samples: return \"\"."),
+    ]
+    for args, want, hint in cases:
+        _expect_choice(best_of_n, args, want, hint)
+    ok("best-of-N and weighted best-of-N, with ties, negative scores and empty answers (10 cases)")

@@ -240,3 +240,77 @@ def plot_layer_token_heatmap(acts, tokens: list[str], title: str, ax=None):
     ax.set(title=title, xlabel="token", ylabel="decoder layer L (its output, resid_post)")
     ax.tick_params(axis="y", labelsize=7)
     return ax
+
+
+# --------------------------------------------------------------------------- 08 · papers
+
+
+def plot_softmax_entropy(dims: Sequence[int], entropy: Mapping[str, Sequence[float]], max_entropy: float, title: str, ax=None):
+    """Mean softmax entropy (nats) against the dimension d of q and k, one line per scaling; dotted: the uniform maximum."""
+    ax = _axes(ax, (6, 3.6))
+    for label, values in entropy.items():
+        ax.plot(list(dims), list(values), marker="o", label=label)
+    ax.axhline(max_entropy, linestyle=":", color="grey", label=f"uniform over the keys (ln n = {max_entropy:.2f})")
+    ax.set_xscale("log", base=2)
+    ax.set(title=title, xlabel="dimension d of queries and keys (log scale)", ylabel="softmax entropy (nats)", ylim=(0, max_entropy * 1.1))
+    ax.legend(fontsize=8)
+    return ax
+
+
+GROUP_COLOURS = {"relevant": "#2ca02c", "distractor": "#d62728"}
+
+
+def plot_attention_rows(rows: Mapping[str, Sequence[float]], groups: Sequence[str], title: str, ax=None):
+    """One line per map of a single query's weights over the key positions; spans shaded by group.
+
+    ``groups[pos]`` names each key position's group (``"relevant"``, ``"distractor"``, anything else
+    is not shaded). Differential maps can go below 0: the zero line is drawn.
+    """
+    import numpy as np
+
+    ax = _axes(ax, (10, 3.6))
+    groups = list(groups)
+    shown = set()
+    for pos, group in enumerate(groups):
+        if group in GROUP_COLOURS:
+            ax.axvspan(pos - 0.5, pos + 0.5, color=GROUP_COLOURS[group], alpha=0.12, lw=0,
+                       label=None if group in shown else f"{group} span")
+            shown.add(group)
+    for index, (label, values) in enumerate(rows.items()):
+        values = np.asarray(values, dtype=float)
+        if values.shape != (len(groups),):
+            raise ValueError(f"{label!r} has {values.shape} weights for {len(groups)} positions.")
+        style = {"lw": 4, "alpha": 0.45} if index == 0 else {"lw": 1.2, "marker": "."}  # the first map stays visible underneath
+        ax.plot(np.arange(len(groups)), values, label=label, **style)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set(title=title, xlabel="key position (token)", ylabel="attention weight of the last query")
+    ax.legend(fontsize=8, ncol=2)
+    return ax
+
+
+def plot_lambda_sweep(lams: Sequence[float], masses: Mapping[str, Sequence[float]], title: str, mark: float | None = None, ax=None):
+    """Attention mass of each span group against λ (λ = 0 is the first map alone); ``mark``: a λ to flag."""
+    ax = _axes(ax, (6, 3.6))
+    for label, values in masses.items():
+        ax.plot(list(lams), list(values), marker="o", label=label, color=GROUP_COLOURS.get(label.split()[0]))
+    ax.axhline(0, color="black", lw=0.6)
+    if mark is not None:
+        ax.axvline(mark, linestyle="--", color="grey")
+        ax.text(mark, 0.97, " λ_init", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+    ax.set(title=title, xlabel="λ", ylabel="summed weight of the last query")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_accuracy_vs_compute(ns: Sequence[int], tokens_per_sample: float, curves: Mapping[str, Sequence[float]], title: str, ax=None):
+    """Accuracy against generated tokens per question (N samples × tokens per sample), one line per selection rule."""
+    ax = _axes(ax, (7, 4))
+    tokens = [n * tokens_per_sample for n in ns]
+    for label, values in curves.items():
+        style = {"linestyle": "--", "color": "black"} if label.startswith("oracle") else {}
+        ax.plot(tokens, list(values), marker="o", label=label, **style)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(tokens, [f"{t:.0f}\nN={n}" for t, n in zip(tokens, ns)])
+    ax.set(title=title, xlabel="generated tokens per question (N samples)", ylabel="accuracy", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=8)
+    return ax

@@ -96,3 +96,26 @@ MAKERS = {
     "chat_prompt_ids": chat_prompt_ids,
     "text_prompt_ids": text_prompt_ids,
 }
+
+
+# --- notebook 08: attention from q and k ---------------------------------------------------
+
+def lm_config(model, **overrides):
+    """A copy of the model's config with some settings changed (e.g. ``sliding_window=5``); the model is untouched."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    return config
+
+
+def captured_projection(model, tokenizer, text: str, layer: int, part: str) -> torch.Tensor:
+    """``q[head, pos, d_head]`` (part ``"q"``) or ``k[kv_head, pos, d_head]`` (``"k"``) of one layer before RoPE."""
+    from helpers.hooks import capture_qk
+
+    q, k = capture_qk(model, tokenizer(text, return_tensors="pt").input_ids, layer)
+    return {"q": q, "k": k}[part]
+
+
+MAKERS.update({"lm_config": lm_config, "captured_projection": captured_projection})
