@@ -14,7 +14,7 @@ Question answers are single lines: ``answers.choose("p5.q1", ["A", "C"])  # SOLU
 The student version ``notebooks/exercises/NN_topic.ipynb`` gets an Open-in-Colab badge on top,
 the course's setup cell (``REPO_URL`` from ``helpers/colab.py``, exit codes checked) in place of
 the first code cell, locked cells (``editable``/``deletable`` false: everything but exercises,
-answers and the hand-in cell), a hand-in cell at the end; it loses outputs and execution counts
+answers, cells tagged ``free`` and the hand-in cell), a hand-in cell at the end; it loses outputs and execution counts
 and keeps only well-known metadata, so generating it twice gives the same bytes.
 """
 from __future__ import annotations
@@ -260,7 +260,7 @@ def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool
         elif cell.cell_type == "markdown" and "<!-- BEGIN SOLUTION" in cell.source:
             cell.source = strip_markdown(cell.source, where)
         elif cell.cell_type == "code":
-            locked = True
+            locked = "free" not in cell.metadata.get("tags", [])  # `free`: a cell students may change (form fields)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

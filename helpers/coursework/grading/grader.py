@@ -11,8 +11,8 @@ same inputs. A case passes or fails; an exercise earns its points times the shar
 that pass. Conceptual questions are read from the notebook's answer cells (literals, not run)
 and compared with the instructor notebook's answers. Recorded values are never trusted.
 
-Locked cells (every code cell of the release that is not an exercise, a question or the hand-in
-cell) are compared with the release: a changed one is reported; a changed *context* cell voids
+Locked cells (every code cell of the release that is not an exercise, a question, a cell tagged
+``free`` or the hand-in cell) are compared with the release: a changed one is reported; a changed *context* cell voids
 the points of that notebook's exercises.
 """
 from __future__ import annotations
@@ -165,7 +165,7 @@ def locked_cells(release_nb: dict, functions: list[str]) -> list[tuple[str, bool
     """``(source, is_context)`` of every locked code cell of the release notebook."""
     locked = []
     for cell in release_nb.get("cells", []):
-        if cell.get("cell_type") != "code" or is_handin_cell(cell):
+        if cell.get("cell_type") != "code" or is_handin_cell(cell) or "free" in cell.get("metadata", {}).get("tags", []):
             continue
         source = _source(cell)
         if is_question_cell(source) or any(defines(source, f) for f in functions):
