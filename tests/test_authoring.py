@@ -1,6 +1,5 @@
 """Student notebooks are generated from the instructor notebooks: fresh, no solution left, nothing else lost."""
 import re
-from pathlib import Path
 
 import nbformat
 import pytest

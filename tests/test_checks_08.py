@@ -1,27 +1,12 @@
 """The checks of notebook 08: each passes the instructor solution and names the likely mistake of plausible wrong
 ones (the solutions are read from the instructor notebook, never copied here)."""
-import json
-import re
 from collections import Counter
 
 import pytest
 import torch
 
 from helpers import checks
-from tests.conftest import REPO_ROOT
-
-
-def instructor_functions(name: str) -> dict:
-    """The exercise functions of an instructor notebook: every code cell with a solution block that defines one."""
-    path = REPO_ROOT / "notebooks" / f"{name}.ipynb"
-    if not path.is_file():
-        pytest.skip(f"{path.name} is not in this checkout")
-    namespace = {"torch": torch}
-    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        if cell["cell_type"] == "code" and "# BEGIN SOLUTION" in source and re.search(r"(?m)^def \w+\(", source):
-            exec(compile(source, path.name, "exec"), namespace)
-    return namespace
+from tests.solutions import instructor_functions
 
 
 def passes(check, fn, *args, capsys):

@@ -23,7 +23,6 @@ import importlib
 import json
 import math
 import re
-import shutil
 import stat
 import tempfile
 import time
