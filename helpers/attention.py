@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from helpers.sae import as_one_text, check_layer, check_window
+from helpers.backend import check_finite
+from helpers.chat import check_text
+from helpers.generation import FiniteLogits, check_max_new_tokens
+from helpers.sae import check_ids, check_index, check_layer
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,8 @@ def num_heads(model) -> int:
 
 
 def check_head(model, head: int) -> int:
-    """``head`` if it is a query-head index ``0 .. num_heads - 1``, else an ``IndexError`` naming the range."""
-    n = num_heads(model)
-    if not isinstance(head, int) or isinstance(head, bool) or not 0 <= head < n:
-        raise IndexError(f"head {head!r} is out of range: each layer of this model has heads 0..{n - 1}.")
-    return head
+    """``head`` if it is a query-head index ``0 .. num_heads - 1``, else an error naming the range."""
+    return check_index(head, "head", num_heads(model), "each layer of this model has heads")
 
 
 def check_eager(model) -> None:
@@ -70,10 +70,12 @@ def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, sto
     ``stop_at_eos=True`` stops early at ``<eos>``/``<end_of_turn>``; ``False`` always generates
     ``max_new_tokens`` tokens, like the homework's loop (which never checked for a stop token).
     """
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
-    prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids
-    check_window(model, prompt_ids.shape[1] + max_new_tokens)
+    from transformers import LogitsProcessorList
+
+    check_text(prompt)
+    check_max_new_tokens(max_new_tokens)
+    prompt_ids = check_ids(model, tokenizer(prompt, return_tensors="pt").input_ids)
+    check_max_new_tokens(max_new_tokens, model, prompt_ids.shape[1])
     config = copy.deepcopy(model.generation_config)
     config.max_new_tokens, config.do_sample = max_new_tokens, False
     config.top_k = config.top_p = config.temperature = None
@@ -83,6 +85,7 @@ def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, sto
         prompt_ids.to(model.device),
         attention_mask=torch.ones_like(prompt_ids).to(model.device),
         generation_config=config,
+        logits_processor=LogitsProcessorList([FiniteLogits()]),  # NumericsError on float16 overflow, not garbage
     )
     return Generation(out[:1].cpu(), prompt_ids.shape[1])
 
@@ -91,9 +94,11 @@ def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, sto
 def forward_attentions(model, input_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """``output.attentions`` of one forward pass over one text: per layer ``[batch=1, head, query, key]``."""
     check_eager(model)
-    input_ids = as_one_text(input_ids).to(model.device)
-    check_window(model, input_ids.shape[1])
-    return model(input_ids, output_attentions=True).attentions
+    input_ids = check_ids(model, input_ids).to(model.device)
+    attentions = model(input_ids, output_attentions=True).attentions
+    for layer, pattern in enumerate(attentions):
+        check_finite(pattern, f"attentions[{layer}]")
+    return attentions
 
 
 @dataclass(frozen=True)
@@ -126,22 +131,23 @@ def homework_attention_loop(model, tokenizer, prompt: str, max_new_tokens: int =
 
     check_eager(model)
     check_layer(model, layer)
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
-    prompt_ids = tokenizer(prompt, return_tensors="pt").input_ids
+    check_text(prompt)
+    check_max_new_tokens(max_new_tokens)
+    prompt_ids = check_ids(model, tokenizer(prompt, return_tensors="pt").input_ids)
     prompt_len = prompt_ids.shape[1]
+    check_max_new_tokens(max_new_tokens, model, prompt_len)
     n_keys = prompt_len + max_new_tokens - 1  # the homework's `total_tokens`, the static cache's length
-    check_window(model, n_keys + 1)
     cache = DynamicCache(config=model.config)
     step_ids, fed, rows, generated = prompt_ids.to(model.device), 0, [], []
     for _ in range(max_new_tokens):
         out = model(step_ids, cache=cache, use_cache=True, output_attentions=True)
         fed += step_ids.shape[1]
-        att = out.attentions[layer][0].float().cpu()  # [head, new queries, keys kept by the cache]
+        check_finite(out.logits[:, -1, :], "logits")
+        att = check_finite(out.attentions[layer][0], f"attentions[{layer}]").float().cpu()  # [head, new queries, keys kept]
         full = att.new_zeros(att.shape[0], att.shape[1], n_keys)
         full[..., fed - att.shape[-1] : fed] = att  # a sliding-window cache keeps only the last keys
         rows.append(full)
-        step_ids = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        step_ids = out.logits[:, -1, :].float().argmax(dim=-1, keepdim=True)  # greedy, decided in float32 as generate does
         generated.append(int(step_ids.item()))
     attentions = torch.cat(rows, dim=1)
     labels = tokenizer.tokenize(prompt + tokenizer.decode(generated, skip_special_tokens=True))

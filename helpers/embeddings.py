@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from helpers.sae import check_window
+from helpers.backend import check_finite
+from helpers.sae import check_count, check_window
 
 
 def mean_pool_with_padding(last_hidden: torch.Tensor) -> torch.Tensor:
@@ -33,7 +34,9 @@ class EncodedBatch:
 
 
 def _check_sentences(sentences: list[str]) -> None:
-    """Clear errors for an empty list or an empty sentence."""
+    """Clear errors for a bare string, an empty list or an empty sentence."""
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError(f"pass a list of sentences, not one string: [{sentences!r}].")
     if not sentences:
         raise ValueError("the sentence list is empty: pass at least one sentence.")
     for i, sentence in enumerate(sentences):
@@ -55,6 +58,8 @@ def encode_batch(model, tokenizer, sentences: list[str]) -> EncodedBatch:
         position_ids=position_ids.to(model.device),
         output_hidden_states=True,
     )
+    # only real tokens: what a padding position computes is never used
+    check_finite(out.hidden_states[-1][mask.to(model.device).bool()], "hidden_states[-1]")
     last_hidden = out.hidden_states[-1].float().cpu()
     return EncodedBatch(enc.input_ids, mask, last_hidden, tokenizer.padding_side)
 
@@ -125,9 +130,12 @@ def tsne_2d(
     data = np.asarray(vectors.float().cpu() if isinstance(vectors, torch.Tensor) else vectors, dtype=np.float32)
     if data.ndim != 2:
         raise ValueError(f"expected vectors of shape [n, d], got {data.shape}.")
+    check_finite(torch.from_numpy(data), "the vectors given to t-SNE")
     check_perplexity(data.shape[0], perplexity)
     if init not in ("pca", "random"):
         raise ValueError(f"init must be 'pca' or 'random', got {init!r}.")
+    check_count(max_iter, "max_iter", 250)  # scikit-learn's minimum
+    check_count(seed, "seed", 0)
     method = "exact" if data.shape[0] <= EXACT_TSNE_MAX_POINTS else "barnes_hut"
     tsne = TSNE(n_components=2, perplexity=perplexity, random_state=seed, max_iter=max_iter, init=init, method=method)
     return tsne.fit_transform(data)

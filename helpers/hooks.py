@@ -17,7 +17,8 @@ from typing import Iterator
 import torch
 
 from helpers.attention import check_eager
-from helpers.sae import as_one_text, check_layer, check_window
+from helpers.backend import check_finite
+from helpers.sae import check_ids, check_layer
 
 
 def _attention_module(model, layer: int):
@@ -42,8 +43,7 @@ def capture_qk(model, input_ids: torch.Tensor, layer: int, rotary: bool = False)
     from transformers.models.gemma2.modeling_gemma2 import apply_rotary_pos_emb
 
     attn = _attention_module(model, layer)
-    input_ids = as_one_text(input_ids).to(model.device)
-    check_window(model, input_ids.shape[1])
+    input_ids = check_ids(model, input_ids).to(model.device)
     caught: dict[str, torch.Tensor] = {}
 
     def keep(name):
@@ -66,7 +66,7 @@ def capture_qk(model, input_ids: torch.Tensor, layer: int, rotary: bool = False)
     if rotary:
         q, k = apply_rotary_pos_emb(q[None], k[None], caught["cos"], caught["sin"])
         q, k = q[0], k[0]
-    return q.float().cpu(), k.float().cpu()
+    return check_finite(q, f"q of layer {layer}").float().cpu(), check_finite(k, f"k of layer {layer}").float().cpu()
 
 
 @torch.no_grad()
@@ -74,9 +74,9 @@ def model_attention(model, input_ids: torch.Tensor, layer: int) -> torch.Tensor:
     """The model's own attention weights of layer ``layer``, ``attn_pattern[head, query, key]`` (float32, CPU)."""
     check_eager(model)
     check_layer(model, layer)
-    input_ids = as_one_text(input_ids).to(model.device)
-    check_window(model, input_ids.shape[1])
-    return model(input_ids, output_attentions=True, use_cache=False).attentions[layer][0].float().cpu()
+    input_ids = check_ids(model, input_ids).to(model.device)
+    pattern = model(input_ids, output_attentions=True, use_cache=False).attentions[layer][0]
+    return check_finite(pattern, f"attentions[{layer}]").float().cpu()
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from helpers.generation import seeded
+from helpers.generation import FiniteLogits, check_max_new_tokens, seeded
 
 _WORD_RE = re.compile(r"\s*([A-Za-z0-9]+)")
 
@@ -66,17 +66,25 @@ def sample_answers(model, tokenizer, prompts: Sequence[str], n: int, max_new_tok
     Pure sampling from the model's distribution at ``temperature`` (no top-k / top-p cut);
     the prompts are left-padded into one batch and ``num_return_sequences=n`` repeats each.
     """
+    from transformers import LogitsProcessorList
+
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive number of samples, got {n!r}.")
+    if isinstance(prompts, str) or not prompts or not all(isinstance(p, str) and p for p in prompts):
+        raise ValueError("prompts must be a non-empty list of non-empty strings (one per question).")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a number > 0 (1.0 = the model's distribution), got {temperature!r}.")
     prompts = list(prompts)
     enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(model.device)
+    check_max_new_tokens(max_new_tokens, model, enc["input_ids"].shape[1])
     config = copy.deepcopy(model.generation_config)
     config.do_sample, config.temperature, config.top_k, config.top_p = True, temperature, 0, 1.0
     config.max_new_tokens, config.num_return_sequences = max_new_tokens, n
     config.pad_token_id = tokenizer.pad_token_id
     config.output_logits, config.return_dict_in_generate = True, True
     with seeded(seed):
-        out = model.generate(**enc, generation_config=config)
+        out = model.generate(**enc, generation_config=config,  # NumericsError on float16 overflow, not a sampling error
+                             logits_processor=LogitsProcessorList([FiniteLogits()]))
     new = out.sequences[:, enc["input_ids"].shape[1]:]  # [prompt * n, steps]
     # raw logits (temperature 1), one step at a time: a [batch, vocab] float32 copy at most (Gemma's vocab is 256k)
     token_logprob = torch.stack([step.float().log_softmax(dim=-1).gather(-1, new[:, i, None])[:, 0]
