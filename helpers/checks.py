@@ -32,8 +32,8 @@ def _lm_logits(model, input_ids):
         return model(input_ids=input_ids.to(model.device)).logits
 
 
-def _require_finite(got, what: str, model_values) -> None:
-    """inf/NaN in a result computed with a model. If the model's own output on the same input has them too
+def _require_finite(got, what: str, model_values, model) -> None:
+    """inf/NaN in a result computed with ``model``. If the model's own output on the same input has them too
     (``model_values()``, computed only then), it overflowed: helpers.backend.check_finite's ``NumericsError``,
     which names the fix (LAB_DTYPE=float32). Otherwise the function made them: a hint."""
     import torch
@@ -52,8 +52,8 @@ def _require_finite(got, what: str, model_values) -> None:
     bad = int((~torch.isfinite(values)).sum())
     require(False, f"{what} holds inf/NaN ({bad} of {values.numel()} values) although the model's own output on this "
                    "input is finite, so your code made them: " +
-                   ("float16/bfloat16 overflows above 65504 — compute in float32 (x.float()) before softmax, sums or "
-                    "matrix products." if reference.dtype in (torch.float16, torch.bfloat16) else
+                   ("float16 overflows above 65504 and bfloat16 rounds coarsely — compute in float32 (x.float()) "
+                    "before softmax, sums or matrix products." if _is_half(model) else
                     "look for a division by zero, log(0) or a mean over no positions."))
 
 
@@ -202,7 +202,7 @@ def check_coherence(coherence, cross_encoder) -> None:
         got = coherence(cross_encoder, q, a)
         require(isinstance(got, float), f"{what} returned a {type(got).__name__}: return one Python float "
                                         "(e.g. float(scores[0]) or logits.item()).")
-        _require_finite(got, what, lambda: torch.tensor(logit(q, a)))
+        _require_finite(got, what, lambda: torch.tensor(logit(q, a)), scorer)
         want = logit(q, a)
         if math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-4):
             continue
@@ -329,7 +329,7 @@ def check_top_next_tokens(top_next_tokens, model, tokenizer) -> None:
             require(isinstance(prob, float), f"{what}: the probability should be a Python float (float(p)), got {type(prob).__name__}.")
         texts, probs = [t for t, _ in got], [p for _, p in got]
         _require_finite(probs, f"{what}: the probabilities", lambda: _lm_logits(model, tokenizer.apply_chat_template(
-            history, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]))
+            history, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]), model)
         require(all(0.0 <= p <= 1.0 for p in probs), f"{what}: values {[round(p, 3) for p in probs[:3]]} … are not probabilities "
                                                      "(logits?): apply torch.softmax over the vocabulary (dim=-1).")
         require(not all(math.isclose(p, 1.0) for p in probs), f"{what}: every probability is 1.0: the softmax ran over the wrong "
@@ -782,7 +782,7 @@ def check_word_vector(word_vector, model, tokenizer) -> None:
         with torch.no_grad():
             enc = tokenizer(sentence, return_tensors="pt").to(model.device)
             states = model(**enc, output_hidden_states=True).hidden_states
-        _require_finite(got, f"word_vector(…, {sentence!r}, {word!r})", lambda: states[-1])
+        _require_finite(got, f"word_vector(…, {sentence!r}, {word!r})", lambda: states[-1], model)
         last = check_finite(states[-1][0], "hidden_states[-1]").float().cpu()
         positions = word_token_positions(tokenizer, sentence, word)
         want = last[positions].mean(dim=0)
@@ -869,7 +869,7 @@ def check_generation_attention(generation_attention, model, tokenizer) -> None:
         got = generation_attention(model, ids, prompt_len, layer)
         where = f"(prompt_len={prompt_len}, layer={layer}, T={T})"
         require(torch.equal(ids, original), "generation_attention changed `ids` in place: slice it, do not modify it.")
-        _require_finite(got, f"generation_attention {where}", lambda: want_all[layer])
+        _require_finite(got, f"generation_attention {where}", lambda: want_all[layer], model)
         require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
         got = got.detach().float().cpu()
         require(got.dim() != 4, f"Shape {tuple(got.shape)} still has the batch dimension: take [0] of output.attentions[layer].")
@@ -1107,7 +1107,7 @@ def check_feature_activations(feature_activations, model, tokenizer, sae) -> Non
         want = _jumprelu(outputs[layer], sae, feature).float().cpu()
         where = f"(layer {layer}, feature {feature})"
         got = feature_activations(model, tokenizer, sae, CHECK_TEXT_07, layer, feature)
-        _require_finite(got, f"feature_activations {where}", lambda: want)
+        _require_finite(got, f"feature_activations {where}", lambda: want, model)
         require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
         got = got.detach().float().cpu()
         require(got.dim() != 0, "You returned one number: return the activation on every token, [T]; the notebook takes the max.")
@@ -1145,7 +1145,7 @@ def check_activations_across_layers(activations_across_layers, model, tokenizer,
     feature = _top_feature(_jumprelu(outputs[:, 1:], sae))
     want = _jumprelu(outputs, sae, feature).float().cpu()  # [layer, T]
     got = activations_across_layers(model, tokenizer, sae, CHECK_TEXT_07, feature)
-    _require_finite(got, f"activations_across_layers (feature {feature})", lambda: want)
+    _require_finite(got, f"activations_across_layers (feature {feature})", lambda: want, model)
     require(isinstance(got, torch.Tensor), f"Return a tensor, got {type(got).__name__}.")
     got = got.detach().float().cpu()
     require(tuple(got.shape) != (n + 1, T), f"{n + 1} rows: you included hidden_states[0], the embeddings. Return one row per "
