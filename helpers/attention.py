@@ -19,7 +19,7 @@ import torch
 from helpers.backend import check_finite
 from helpers.chat import check_text
 from helpers.generation import FiniteLogits, check_max_new_tokens
-from helpers.sae import check_ids, check_index, check_layer
+from helpers.sae import check_count, check_ids, check_index, check_layer
 
 
 @dataclass(frozen=True)
@@ -155,12 +155,25 @@ def homework_attention_loop(model, tokenizer, prompt: str, max_new_tokens: int =
     return HomeworkLoop(input_ids, prompt_len, attentions, labels, max_new_tokens)
 
 
+def _check_rows(rows: torch.Tensor, first_query: int) -> None:
+    """Attention rows ``[head, query, key]`` whose last query still has a key (``first_query + queries <= keys``)."""
+    if not torch.is_tensor(rows) or rows.dim() != 3:
+        shape = tuple(rows.shape) if torch.is_tensor(rows) else type(rows).__name__
+        raise ValueError(f"expected attention rows of shape [head, query, key], got {shape}.")
+    check_count(first_query, "first_query", 0)
+    if first_query + rows.shape[1] > rows.shape[2]:
+        raise ValueError(f"{rows.shape[1]} rows from query position {first_query} need at least "
+                         f"{first_query + rows.shape[1]} keys, but the rows have {rows.shape[2]}: "
+                         "first_query is the position of the first row's query.")
+
+
 def previous_token_score(rows: torch.Tensor, first_query: int = 0) -> torch.Tensor:
     """Mean attention each head puts on the previous token: ``rows[head, i, key]`` -> ``[head]``.
 
     Row ``i`` is the query at position ``first_query + i`` (0 for a full square pattern); a query
     at position 0 has no previous token and is skipped.
     """
+    _check_rows(rows, first_query)
     queries = torch.arange(rows.shape[-2]) + first_query
     keep = queries >= 1
     if not bool(keep.any()):
@@ -171,6 +184,7 @@ def previous_token_score(rows: torch.Tensor, first_query: int = 0) -> torch.Tens
 
 def first_token_score(rows: torch.Tensor, first_query: int = 0) -> torch.Tensor:
     """Mean attention each head puts on position 0 (``<bos>``, the "attention sink"), queries at position 1 or later."""
+    _check_rows(rows, first_query)
     queries = torch.arange(rows.shape[-2]) + first_query
     keep = queries >= 1
     if not bool(keep.any()):
