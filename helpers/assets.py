@@ -11,12 +11,14 @@ import os
 import sys
 from pathlib import Path
 
+from helpers.errors import CourseError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OFFLINE_DIR = REPO_ROOT / "data" / "offline"
 REBUILD_HINT = "run `make offline-assets` (or `git checkout -- data/offline`) to restore it"
 
 
-class AssetError(RuntimeError):
+class AssetError(CourseError, RuntimeError):
     """An offline asset is missing or does not match its manifest."""
 
 

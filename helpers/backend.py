@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from helpers.assets import AssetError, offline_dir, verify
+from helpers.errors import CourseError
 from helpers.sae import JumpReLUSAE
 
 VALID_BACKENDS = ("gemma", "offline")
@@ -71,7 +72,7 @@ HUB_TIMEOUT_S = 5.0  # one HEAD request, no retries: an unreachable hub is repor
 GATED_REPOS = {GEMMA_LM_ID}
 
 
-class BackendError(RuntimeError):
+class BackendError(CourseError, RuntimeError):
     """A model could not be loaded; the message says what to do."""
 
 

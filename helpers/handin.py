@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import colab
+from helpers.errors import CourseError
 from helpers.tokenscan import scan_file
 
 QUESTION_RE = re.compile(r"^p\d+\.q\d+$")
@@ -39,11 +40,11 @@ OPTION_RE = re.compile(r"^[A-H]$")
 MAX_TEXT = 200
 
 
-class SubmissionError(RuntimeError):
+class SubmissionError(CourseError, RuntimeError):
     """The submission cannot be built; the message says what to fix."""
 
 
-class AnswerError(ValueError):
+class AnswerError(CourseError, ValueError):
     """An answer has the wrong form; the message says which form is expected."""
 
 

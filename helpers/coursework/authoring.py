@@ -29,6 +29,7 @@ from pathlib import Path
 import nbformat
 
 from helpers.colab import REPO_URL, badge_markdown, readme_with_badges
+from helpers.errors import CourseError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -52,7 +53,7 @@ BADGE_ID = "open-in-colab"
 SUBMIT_IDS = ("submit-text", "submit-code")
 
 
-class AuthoringError(ValueError):
+class AuthoringError(CourseError, ValueError):
     """An instructor notebook's solution markers cannot be turned into a student version."""
 
 

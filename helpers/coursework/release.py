@@ -22,6 +22,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from helpers.errors import CourseError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAINTAINER_MODULES: set[str] = set()  # maintainer tools live in helpers/offline/
 README_TEMPLATE = Path(__file__).with_name("release_readme.md")
@@ -32,7 +34,7 @@ FORBIDDEN = re.compile(r'BEGIN SOLUTION|END SOLUTION|#\s*SOLUTION(?=\s*$|\\n|")|
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".json", ".jinja", ".cfg", ".toml"}
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(CourseError, RuntimeError):
     """The release cannot be written; the message says why."""
 
 

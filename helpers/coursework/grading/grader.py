@@ -38,6 +38,7 @@ import nbformat
 from helpers.coursework.config import HOMEWORK
 from helpers.coursework.grading import sandbox
 from helpers.coursework.grading.spec import Case, Make, Ref
+from helpers.errors import CourseError
 from helpers.handin import notebook_answers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -55,11 +56,11 @@ CASE_TIMEOUT_S = 60.0
 STARTUP_S = 60.0
 
 
-class GradingError(RuntimeError):
+class GradingError(CourseError, RuntimeError):
     """The grading setup is wrong (spec, cases, arguments); the message says what to fix."""
 
 
-class UnsafeZipError(ValueError):
+class UnsafeZipError(CourseError, ValueError):
     """A submitted zip is malformed, damaged, encrypted or tries to write outside its folder."""
 
 

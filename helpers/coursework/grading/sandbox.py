@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers.errors import CourseError
+
 GRADER_DIR = Path(__file__).resolve().parent
 NOBODY = 65534
 ENV_ALLOW = {
@@ -48,7 +50,7 @@ ENV_ALLOW = {
 }
 
 
-class SandboxError(RuntimeError):
+class SandboxError(CourseError, RuntimeError):
     """The sandbox cannot run here (no bubblewrap, or it fails to start); the message says what to do."""
 
 
