@@ -109,6 +109,11 @@ def command(code_dir: Path, assets_dir: Path, job_file: Path, limits: Limits) ->
             "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in ENV_ALLOW.items():
         args += ["--setenv", key, value]
+    # Private scratch first: the read-only binds below may lie under /tmp (a CI clone's venv) and must stay visible.
+    args += ["--perms", "0755", "--dir", "/home"]
+    for tmp in ("/tmp", "/home/student"):
+        args += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", tmp]
+    made |= {"/tmp", "/home", "/home/student"}
     for system in ("/usr", "/bin", "/lib", "/lib64", "/sbin"):
         if os.path.exists(system):
             args += ["--ro-bind", system, system]
@@ -125,8 +130,7 @@ def command(code_dir: Path, assets_dir: Path, job_file: Path, limits: Limits) ->
              "--ro-bind", str(GRADER_DIR / "harness.py"), "/grader/harness.py",
              "--ro-bind", str(GRADER_DIR / "makers.py"), "/grader/makers.py",
              "--ro-bind", str(job_file), "/grader/job.pt"]
-    for tmp in ("/course/notebooks", "/tmp", "/home/student"):
-        args += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", tmp]
+    args += ["--size", str(limits.tmpfs_bytes), "--perms", "1777", "--tmpfs", "/course/notebooks"]
     args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/course/notebooks"]
     if os.geteuid() == 0:
         args += ["/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
