@@ -817,11 +817,12 @@ CHECK_TEXT_06 = "The cat sat on the warm mat because the sun was shining"
 
 
 def _float_atol(model) -> float:
-    """Tolerance that fits the model's dtype: half precision rounds attention weights to ~1e-3."""
+    """Tolerance that fits the model's dtype: float16 rounds attention weights to ~1e-3, bfloat16 (8 bits of
+    mantissa) to ~4e-3 and more after a softmax over rounded logits."""
     import torch
 
     dtype = next(model.parameters()).dtype
-    return 1e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-4
+    return {torch.float16: 1e-2, torch.bfloat16: 3e-2}.get(dtype, 1e-4)
 
 
 def _kv_cache_rows(model, ids, prompt_len: int):
@@ -1335,7 +1336,7 @@ def check_attention_from_scratch(attention_from_scratch, model, tokenizer) -> No
 
     ids = tokenizer(CHECK_TEXT_08, return_tensors="pt").input_ids
     config = model.config
-    atol = 1e-5 if next(model.parameters()).dtype == torch.float32 else 1e-2
+    atol = 1e-5 if next(model.parameters()).dtype == torch.float32 else _float_atol(model)
     n_layers = config.num_hidden_layers
     sliding = hooks.sliding_layers(config)
     full = [i for i in range(n_layers) if i not in sliding]

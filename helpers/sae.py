@@ -66,6 +66,9 @@ class JumpReLUSAE(nn.Module):
 
 def as_one_text(input_ids: torch.Tensor) -> torch.Tensor:
     """``input_ids`` as ``[1, pos]`` (accepts ``[pos]`` or ``[1, pos]``); clear error otherwise."""
+    if not torch.is_tensor(input_ids):
+        raise TypeError(f"expected token ids as a torch tensor (tokenizer(text, return_tensors='pt').input_ids), "
+                        f"got {type(input_ids).__name__}.")
     if input_ids.dim() == 1:
         input_ids = input_ids.unsqueeze(0)
     if input_ids.dim() != 2 or input_ids.shape[0] != 1:
@@ -238,5 +241,9 @@ def top_activating_tokens(
 
 def neuronpedia_url(feature: int, layer: int = 20, width: str = "16k", embed: bool = True) -> str:
     """Neuronpedia page of a Gemma Scope residual-stream feature of gemma-2-2b."""
+    check_count(feature, "feature", 0)
+    check_count(layer, "layer", 0, 25, " (gemma-2-2b has decoder layers 0..25)")
+    if width not in ("16k", "65k", "131k", "262k", "524k", "1m"):
+        raise ValueError(f"width {width!r} is not a Gemma Scope residual SAE width: use '16k', '65k', '131k', '262k', '524k' or '1m'.")
     url = f"https://neuronpedia.org/gemma-2-2b/{layer}-gemmascope-res-{width}/{feature}"
     return url + "?embed=true" if embed else url

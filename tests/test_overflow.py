@@ -123,9 +123,18 @@ def half_lm(lm):
     return copy.deepcopy(model).half(), tokenizer
 
 
+@pytest.fixture(scope="module")
+def bf16_lm(lm):
+    """A bfloat16 copy of the offline model: what an A100, L4 or H100 runs."""
+    model, tokenizer = lm
+    return copy.deepcopy(model).to(torch.bfloat16), tokenizer
+
+
 @pytest.mark.parametrize("check, function, takes_sae", MODEL_CHECKS, ids=[c[1] for c in MODEL_CHECKS])
-def test_visible_checks_pass_the_solutions_in_float16(half_lm, sae, solutions, capsys, check, function, takes_sae):
-    model, tokenizer = half_lm
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_visible_checks_pass_the_solutions_in_half_precision(half_lm, bf16_lm, sae, solutions, capsys, check, function,
+                                                             takes_sae, dtype):
+    model, tokenizer = half_lm if dtype == "float16" else bf16_lm
     _run_check(check, solutions[function], model, tokenizer, sae, takes_sae)
     assert "✓" in capsys.readouterr().out
 
@@ -150,3 +159,17 @@ def test_nan_made_by_the_students_code_is_a_hint(lm, half_lm, sae, solutions, ch
     with pytest.raises(AssertionError, match="your code made them") as info:
         _run_check(check, nan_output, model, tokenizer, sae, takes_sae)
     assert ("float32" in str(info.value)) == half  # a half model: compute in float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_greedy_settings_are_greedy_in_half_precision(lm, dtype):
+    """top_k=1 and top_p=0 keep one token, and the homework loop's argmax is generate's, in any dtype
+    (generate hands the filters float32 scores; the loop casts the logits to float32 before its argmax)."""
+    model, tokenizer = lm
+    half = copy.deepcopy(model).to(dtype)
+    ids = _ids(tokenizer)
+    for kwargs in (dict(top_k=1), dict(top_p=0.0), dict(top_k=0, top_p=0.0)):
+        assert generation.first_step_kept(half, ids, do_sample=True, **kwargs) == 1, kwargs
+    greedy = attention.greedy_generate(half, tokenizer, "Google ", 6, stop_at_eos=False)
+    loop = attention.homework_attention_loop(half, tokenizer, "Google ", 6, 10)
+    assert loop.input_ids.tolist() == greedy.input_ids.tolist()
