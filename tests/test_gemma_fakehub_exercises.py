@@ -1,13 +1,14 @@
-"""Every notebook's instructor solutions on the gemma code path (fake hub cache), in float32 and in float16.
+"""Every notebook's instructor solutions on the gemma code path (fake hub cache), in float32, float16 and bfloat16.
 
 ``LAB_BACKEND=gemma``, ``HF_HUB_OFFLINE=1`` and a fake token, as in ``tests/test_gemma_fakehub.py``;
-``LAB_DTYPE`` picks float32 (a CPU, an A100 with ``LAB_DTYPE=float32``) or float16 (what a T4
-gets). Each exercise function is called on the inputs of its hidden cases (``grading/cases``),
-with ``ref("model")`` etc. resolved to the gemma-path objects. Both dtypes must run every case
-without an error or a NaN; float16 must agree with float32 within a tolerance that fits half
-precision (``1e-2`` on probabilities and attention weights, relative ``2e-2`` on hidden states and
-SAE activations); generated text must be the same on most cases (float16 may flip a near-tie
-of a greedy step, and then the rest of the text). The fake token never appears in any output.
+``LAB_DTYPE`` picks float32 (a CPU, or any GPU with ``LAB_DTYPE=float32``), float16 (what a T4
+gets) or bfloat16 (A100, L4, H100). Each exercise function is called on the inputs of its hidden
+cases (``grading/cases``), with ``ref("model")`` etc. resolved to the gemma-path objects. Every
+dtype must run every case without an error or a NaN; float16 must agree with float32 within a
+tolerance that fits half precision (``1e-2`` on probabilities and attention weights, relative
+``2e-2`` on hidden states and SAE activations), bfloat16 (3 significant bits fewer) within 8 times
+that; generated text and ids must be the same on most cases (half precision may flip a near-tie of
+a greedy step, and then the rest of the text). The fake token never appears in any output.
 
 ``python -m tests.test_gemma_fakehub_exercises`` prints the per-notebook table.
 """
@@ -32,7 +33,8 @@ from helpers.coursework.grading.harness import to_plain
 from tests.fakehub import build_fake_hub, fake_hf_token
 from tests.hidden_inputs import resolve, solution_namespace
 
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "float16", "bfloat16")
+HALF = {"float16": 1.0, "bfloat16": 8.0}  # half dtype -> its tolerance in units of float16's
 # float16 keeps ~3 significant digits; over 26 layers the error of a hidden state grows to ~1e-2 relative.
 # A float16 number agrees with float32 when |half - full| <= ABS_TOL + REL_TOL * |full|.
 ABS_TOL = 1e-2  # probabilities, attention weights, scores of order 1
@@ -151,7 +153,7 @@ def _floats_only(value) -> bool:
 
 def _max_error(half, full) -> float:
     """Largest |half - full| / (ABS_TOL + REL_TOL * |full|) over the numbers of two outputs of the same structure:
-    at most 1 where float16 agrees with float32; inf where a string, an id or the structure differs."""
+    at most 1 where float16 agrees with float32 (8 for bfloat16); inf where a string, an id or the structure differs."""
     half, full = decode(half), decode(full)
     if isinstance(full, np.ndarray) or isinstance(half, np.ndarray):
         try:
@@ -181,12 +183,13 @@ def _max_error(half, full) -> float:
     return 0.0 if half == full else math.inf
 
 
-def agreement(course: grader.Course, runs: CourseRuns, name: str) -> dict:
-    """float16 against float32 for one notebook: per case the error, whether the grader's own comparison passes."""
+def agreement(course: grader.Course, runs: CourseRuns, name: str, dtype: str = "float16") -> dict:
+    """``dtype`` (float16 or bfloat16) against float32 for one notebook: per case the error in units of the
+    dtype's tolerance, whether it agrees, whether the grader's own comparison passes."""
     rows = []
     for test in course.tests[name]:
         key = (name, test.function, test.case.name)
-        full, half = runs.runs[("float32",) + key], runs.runs[("float16",) + key]
+        full, half = runs.runs[("float32",) + key], runs.runs[(dtype,) + key]
         if full.error or half.error:
             rows.append({"case": key, "error": full.error or half.error})
             continue
@@ -196,7 +199,7 @@ def agreement(course: grader.Course, runs: CourseRuns, name: str) -> dict:
 
             compare = allclose()
         grader_ok = bool(compare(half.out, full.out)[0])
-        error = _max_error(half.out, full.out)
+        error = _max_error(half.out, full.out) / HALF[dtype]
         rows.append({"case": key, "numeric": _floats_only(full.out), "error": error, "grader_ok": grader_ok,
                      "agree": error <= 1.0, "seconds": full.seconds + half.seconds})
     return {"rows": rows}
@@ -205,15 +208,15 @@ def agreement(course: grader.Course, runs: CourseRuns, name: str) -> dict:
 def table(course: grader.Course, runs: CourseRuns) -> str:
     """One line per notebook: cases; float16 agreeing with float32 (outputs with text/ids; numeric outputs and their
     largest error in units of the tolerance); cases the grader's own comparison accepts; seconds (both dtypes)."""
-    lines = [f"{'notebook':26} {'cases':>5} {'text/ids agree':>14} {'numbers agree':>13} {'err/tol':>7} "
+    lines = [f"{'dtype':8} {'notebook':26} {'cases':>5} {'text/ids agree':>14} {'numbers agree':>13} {'err/tol':>7} "
              f"{'grader cmp':>10} {'s':>5}"]
-    for name in course.specs:
-        rows = agreement(course, runs, name)["rows"]
+    for dtype, name in [(d, n) for d in HALF for n in course.specs]:
+        rows = agreement(course, runs, name, dtype)["rows"]
         errors = [r for r in rows if isinstance(r["error"], str)]
         ok = [r for r in rows if r not in errors]
         texts = [r for r in ok if not r["numeric"]]
         numbers = [r for r in ok if r["numeric"]]
-        lines.append(f"{name:26} {len(rows):5d} {sum(r['agree'] for r in texts):7d} of {len(texts):3d} "
+        lines.append(f"{dtype:8} {name:26} {len(rows):5d} {sum(r['agree'] for r in texts):7d} of {len(texts):3d} "
                      f"{sum(r['agree'] for r in numbers):6d} of {len(numbers):3d} "
                      f"{max((r['error'] for r in numbers), default=0.0):7.3f} "
                      f"{sum(r['grader_ok'] for r in ok):3d} of {len(ok):3d} {sum(r['seconds'] for r in ok):5.1f}"
@@ -247,18 +250,19 @@ def test_every_solution_runs_without_error_or_nan_in_both_dtypes(course, runs, n
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_float16_agrees_with_float32(course, runs, name):
-    rows = agreement(course, runs, name)["rows"]
+@pytest.mark.parametrize("dtype", list(HALF))
+def test_half_precision_agrees_with_float32(course, runs, name, dtype):
+    rows = agreement(course, runs, name, dtype)["rows"]
     assert not [r for r in rows if isinstance(r["error"], str)], "errors: see the test above"
     for row in rows:
         if row["numeric"]:
-            assert row["agree"], (f"{row['case']}: float16 differs from float32 by {row['error']:.3g} × the tolerance "
-                                  f"({ABS_TOL} + {REL_TOL} × |value|)")
+            assert row["agree"], (f"{row['case']}: {dtype} differs from float32 by {row['error']:.3g} × the tolerance "
+                                  f"({HALF[dtype]:g} × ({ABS_TOL} + {REL_TOL} × |value|))")
     texts = [r for r in rows if not r["numeric"]]
     if texts:
         agree = sum(r["agree"] for r in texts)
         assert agree >= MIN_SAME_TEXT * len(texts), (
-            f"{name}: only {agree} of {len(texts)} outputs with text or ids agree in float16 and float32: "
+            f"{name}: only {agree} of {len(texts)} outputs with text or ids agree in {dtype} and float32: "
             + ", ".join(str(r["case"][1:]) for r in texts if not r["agree"]))
 
 
