@@ -1,4 +1,4 @@
-"""Shared test setup: the offline backend, never the model hub."""
+"""Shared test setup: the offline backend, never the model hub; one thread, so numbers do not depend on the machine."""
 import os
 import sys
 from pathlib import Path
@@ -6,12 +6,28 @@ from pathlib import Path
 os.environ.setdefault("LAB_BACKEND", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Pinned before torch is imported: float sums (matmuls, softmax) are reduced in a thread-count-dependent
+# order, so a result compared at 1e-6 could differ between a 2-core CI runner and a 64-core workstation.
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_name] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+try:
+    torch.set_num_interop_threads(1)
+except RuntimeError:  # already set (torch allows it once, before any parallel work)
+    pass
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sandbox: runs student code in the bubblewrap sandbox (seconds to minutes each)")
+    config.addinivalue_line("markers", "slow: starts Jupyter kernels or other processes (left out of `make mutation`)")
 
 
 @pytest.fixture(scope="session")

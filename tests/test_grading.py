@@ -52,6 +52,7 @@ def earned(record, number):
     return record["notebooks"]["01_toy"]["exercises"][number]["earned"]
 
 
+@pytest.mark.sandbox
 def test_solutions_full_release_zero_each_stub_loses_its_own_points(course, tmp_path):
     _, paths, _ = course
     got = grade(course, tmp_path, {
@@ -71,6 +72,7 @@ def test_solutions_full_release_zero_each_stub_loses_its_own_points(course, tmp_
     assert rows[0]["1.1 double"] == "2.0" and rows[0]["p1.q1"] == "1"
 
 
+@pytest.mark.sandbox
 def test_typed_in_answers_and_hard_coded_outputs_score_nothing(course, tmp_path):
     _, paths, _ = course
 
@@ -84,6 +86,7 @@ def test_typed_in_answers_and_hard_coded_outputs_score_nothing(course, tmp_path)
     assert earned(got, "1.1") == 0 and got["score"] == 0
 
 
+@pytest.mark.sandbox
 def test_partial_credit_per_case_and_wrong_output_message(course, tmp_path):
     _, paths, _ = course
     nb = solved(paths)
@@ -96,6 +99,7 @@ def test_partial_credit_per_case_and_wrong_output_message(course, tmp_path):
     assert "values differ" in failed["message"]
 
 
+@pytest.mark.sandbox
 def test_changed_context_cell_voids_the_notebook_changed_demo_cell_is_only_reported(course, tmp_path):
     _, paths, _ = course
     ctx = solved(paths)
@@ -117,6 +121,7 @@ def test_questions_compare_with_the_instructor_keys():
     assert grader.score_question("text", " Red ", "red", 0) and not grader.score_question("number", None, 42, 1)
 
 
+@pytest.mark.sandbox
 def test_attacks_fail_inside_the_sandbox(course, tmp_path, monkeypatch):
     _, paths, _ = course
     secret = "s3cr3t-" + os.urandom(8).hex()
@@ -173,6 +178,7 @@ def double(x):
     assert got["sandbox_runs"]["together"]["timed_out"] is False
 
 
+@pytest.mark.sandbox
 def test_a_hanging_notebook_times_out_and_the_others_still_score(course, tmp_path, monkeypatch):
     root, paths, loaded = course
     hang = solved(paths)
@@ -188,6 +194,7 @@ def test_a_hanging_notebook_times_out_and_the_others_still_score(course, tmp_pat
     assert earned(got["hang"], "1.2") == 0
 
 
+@pytest.mark.sandbox
 def test_damaged_encrypted_and_invalid_submissions_fail_alone(course, tmp_path):
     root, paths, loaded = course
     good = toy.write_zip(tmp_path / "zips", "good", solved(paths))
@@ -216,6 +223,7 @@ def test_damaged_encrypted_and_invalid_submissions_fail_alone(course, tmp_path):
     assert got["enc"]["status"] == "rejected" and "encrypted" in got["enc"]["error"]
 
 
+@pytest.mark.sandbox
 def test_duplicate_ids_and_id_mismatch_are_reported(course, tmp_path):
     _, paths, loaded = course
     first = toy.write_zip(tmp_path / "a", "same", solved(paths))
@@ -229,6 +237,7 @@ def test_duplicate_ids_and_id_mismatch_are_reported(course, tmp_path):
     assert "renamed" in mismatch["id_mismatch"]
 
 
+@pytest.mark.sandbox
 def test_shards_then_merge_equal_one_run(course, tmp_path):
     _, paths, loaded = course
     zips = [toy.write_zip(tmp_path / "zips", sid, nb) for sid, nb in

@@ -9,6 +9,8 @@ from helpers.coursework.grading import grader
 from tests import toycourse as toy
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.sandbox
+
 
 @pytest.fixture(scope="module")
 def course():

@@ -24,6 +24,7 @@ def tree(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_release_is_byte_identical_on_rerun(released, tmp_path):
     again = tmp_path / "again"
     assert subprocess.run([sys.executable, "-m", "helpers.coursework.release", "--out", str(again)],
@@ -79,6 +80,7 @@ def test_release_refuses_a_non_empty_folder(tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "notebooks" / "exercises").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
 def test_release_notebook_runs_to_its_first_exercise(released, path):
     """Top to bottom, a fresh student notebook stops only at its first unsolved exercise."""

@@ -1,0 +1,296 @@
+"""Mutation testing of the course's core: ``python -m helpers.offline.mutation`` (``make mutation``).
+
+mutmut (3.x) changes one thing at a time in the modules below (``<`` for ``<=``, ``and`` for
+``or``, a constant, a string, a dropped argument...) and runs the tests that execute the changed
+function; a mutant that no test notices *survives*. The score of a module is the share of its
+non-equivalent mutants that the tests kill (a timeout counts as killed: the change was noticed).
+
+The run happens in ``build/mutation/work`` (links to the repository, a ``setup.cfg`` written
+here), never in the repository itself, and uses the fast tests only: the tests listed in
+``TESTS`` minus those marked ``sandbox`` or ``slow`` (bubblewrap grading, kernels). mutmut
+records which of these tests call which function and runs only those for each mutant, so a
+mutant of ``grader.score_question`` never waits for a tokenscan test. On 2 cores the whole run
+takes a few minutes.
+
+    python -m helpers.offline.mutation                      # every module, report in build/mutation/
+    python -m helpers.offline.mutation --only helpers/metrics.py
+    python -m helpers.offline.mutation --report-only        # rewrite the report from the last run
+    python -m helpers.offline.mutation --quality QUALITY.md # and the score table of QUALITY.md
+
+The report (``build/mutation/report.md`` and ``report.json``) gives per module killed /
+survived / timeout / no tests, the score, and every surviving mutant as a diff. Survivors that
+are *equivalent* (no test could tell them apart from the original) are listed in ``EQUIVALENT``
+below with the reason, keyed by module, function and the changed line, so that renumbering
+does not lose them; they are left out of the score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO_ROOT / "build" / "mutation"
+
+# module -> functions in scope (None: all of its functions). grader.py: its pure parts; the parts
+# that start the sandbox (Runner.__call__, grade_all, release_code) are tested by the sandbox tests.
+MODULES: dict[str, tuple[str, ...] | None] = {
+    "helpers/handin.py": None,
+    "helpers/tokenscan.py": None,
+    "helpers/metrics.py": None,
+    "helpers/chat.py": None,
+    "helpers/assets.py": None,
+    "helpers/colab.py": None,
+    "helpers/coursework/grading/compare.py": None,
+    "helpers/coursework/grading/grader.py": (
+        "_reject_constant", "_positive", "load_spec", "_source", "_norm", "defines", "is_question_cell",
+        "is_handin_cell", "exercise_sources", "context_sources", "locked_cells", "changed_locked_cells",
+        "_transport", "hidden_tests", "job_for", "parse_results", "run_notebooks", "safe_extract",
+        "student_id_of", "score_question", "score_notebook", "grade_zip", "columns", "csv_row", "write_csv",
+        "parse_shard", "merge",
+    ),
+    "helpers/coursework/authoring.py": None,
+    "helpers/coursework/release.py": None,
+}
+
+# The fast tests (seconds in all); `-m "not sandbox and not slow"` drops the bubblewrap and kernel ones.
+TESTS = (
+    "tests/test_handin.py",
+    "tests/test_tokenscan.py",
+    "tests/test_secrets.py::test_scanner_finds_a_planted_token",
+    "tests/test_metrics.py",
+    "tests/test_chat.py",
+    "tests/test_assets.py",
+    "tests/test_colab.py",
+    "tests/test_compare.py",
+    "tests/test_grading.py",
+    "tests/test_grader_units.py",
+    "tests/test_authoring.py",
+    "tests/test_release.py",
+    "tests/test_bleu_oracle.py",
+)
+ALSO_COPY = ("data", "notebooks", "README.md", "Makefile", "requirements.txt", "requirements-dev.txt",
+             "requirements-lock.txt", ".ci")
+
+# Survivors judged equivalent: (module, function, changed line before -> after) -> why no test can kill it.
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+KILLED = {1, 3}
+TIMEOUT = {36, -24, 24, 152, 255}
+NO_TESTS = {33, 5}
+SURVIVED = {0}
+
+
+def _workdir(out: Path) -> Path:
+    work = out / "work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for name in ("helpers", "tests", *ALSO_COPY):
+        if (REPO_ROOT / name).exists():
+            (work / name).symlink_to(REPO_ROOT / name)
+    return work
+
+
+def _setup_cfg(modules: list[str], tests: list[str]) -> str:
+    def block(key: str, values) -> str:
+        return f"{key} =\n" + "".join(f"    {v}\n" for v in values)
+
+    return ("[mutmut]\nsource_paths = helpers\n" + block("only_mutate", modules)
+            + block("also_copy", [p for p in ALSO_COPY if (REPO_ROOT / p).exists()])
+            + block("pytest_add_cli_args", ["-p", "no:cacheprovider", "-p", "no:cov", "-m", "not sandbox and not slow"])
+            + block("pytest_add_cli_args_test_selection", tests)
+            + "timeout_multiplier = 10.0\n")
+
+
+def run(out: Path, modules: list[str], jobs: int) -> float:
+    """Run mutmut over ``modules`` in a fresh ``out/work``; returns the seconds it took."""
+    work = _workdir(out)
+    tests = [t for t in TESTS if (REPO_ROOT / t.split("::")[0]).exists()]
+    (work / "setup.cfg").write_text(_setup_cfg(modules, tests), encoding="utf-8")
+    env = {**os.environ, "LAB_BACKEND": "offline", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    env.pop("LAB_OFFLINE_DIR", None)
+    mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
+    start = time.monotonic()
+    with open(out / "mutmut.log", "wb") as log:
+        code = subprocess.run([mutmut, "run", "--max-children", str(jobs)], cwd=work, env=env,
+                              stdout=log, stderr=subprocess.STDOUT).returncode
+    seconds = time.monotonic() - start
+    if code != 0:
+        tail = (out / "mutmut.log").read_bytes()[-3000:].decode("utf-8", "replace")
+        raise SystemExit(f"mutmut failed (exit {code}); the end of {out / 'mutmut.log'}:\n{tail}")
+    return seconds
+
+
+def _status(code) -> str:
+    if code in KILLED:
+        return "killed"
+    if code in TIMEOUT:
+        return "timeout"
+    if code in NO_TESTS:
+        return "no tests"
+    if code in SURVIVED:
+        return "survived"
+    return "suspicious" if code is not None else "not checked"
+
+
+def _function_of(key: str) -> str:
+    """``helpers.metrics.x_distinct_n__mutmut_3`` -> ``distinct_n``; methods: ``Class.method``."""
+    name = key.rsplit(".", 1)[-1]
+    name = re.sub(r"__mutmut_\d+$", "", name)
+    if name.startswith("x_"):
+        return name[2:]
+    if name.startswith("xǁ"):  # class methods: xǁClassǁmethod
+        return ".".join(part for part in name[2:].split("ǁ") if part)
+    return name
+
+
+def _change(diff: str) -> str:
+    minus = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return " / ".join(minus) + " -> " + " / ".join(plus)
+
+
+def _diffs(work: Path, names: list[str], paths: dict[str, str]) -> dict[str, str]:
+    """The diff of each mutant, read by mutmut itself (in the work folder, where its config is)."""
+    if not names:
+        return {}
+    code = ("import json, sys\nfrom mutmut.mutation.diff_apply import get_diff_for_mutant\n"
+            "todo = json.load(sys.stdin)\nout = {}\n"
+            "for name, path in todo.items():\n"
+            "    try:\n        out[name] = get_diff_for_mutant(name, path=path)\n"
+            "    except Exception as err:\n        out[name] = f'(no diff: {err})'\n"
+            "print(json.dumps(out))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, input=json.dumps({n: paths[n] for n in names}),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return {n: f"(no diff: {done.stderr[-300:]})" for n in names}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def collect(out: Path, modules: list[str]) -> dict:
+    """Per module: counts, score, survivors with their diffs (equivalent ones marked)."""
+    work = out / "work"
+    report: dict = {"modules": {}}
+    for module in modules:
+        meta_path = work / "mutants" / (module + ".meta")
+        if not meta_path.is_file():
+            report["modules"][module] = {"error": "no results (was it run?)"}
+            continue
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        scope = MODULES.get(module)
+        rows = []
+        for key, code in sorted(meta["exit_code_by_key"].items(), key=lambda kv: _natural(kv[0])):
+            function = _function_of(key)
+            if scope is not None and function not in scope:
+                continue
+            rows.append({"mutant": key, "function": function, "status": _status(code)})
+        open_rows = [r for r in rows if r["status"] not in ("killed", "timeout")]
+        diffs = _diffs(work, [r["mutant"] for r in open_rows], {r["mutant"]: module for r in open_rows})
+        for row in open_rows:
+            row["diff"] = diffs.get(row["mutant"], "")
+            row["change"] = _change(row["diff"])
+            reason = EQUIVALENT.get((module, row["function"], row["change"]))
+            if reason:
+                row["equivalent"] = reason
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("killed", "timeout", "survived", "no tests", "suspicious")}
+        equivalent = sum(1 for r in open_rows if r.get("equivalent"))
+        detected = counts["killed"] + counts["timeout"]
+        considered = len(rows) - equivalent
+        report["modules"][module] = {
+            "total": len(rows), **counts, "equivalent": equivalent,
+            "score": round(detected / considered, 4) if considered else 1.0,
+            "survivors": [{k: r[k] for k in ("mutant", "function", "status", "change", "diff", "equivalent") if k in r}
+                          for r in open_rows],
+        }
+    return report
+
+
+def _natural(key: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]
+
+
+def render(report: dict) -> str:
+    lines = ["# Mutation report", "",
+             f"mutmut over {len(report['modules'])} modules; fast tests only; "
+             f"{report.get('seconds', 0):.0f} s on {report.get('jobs', '?')} worker(s).", "",
+             "| module | mutants | killed | timeout | survived | no tests | equivalent | score |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for module, m in report["modules"].items():
+        if "error" in m:
+            lines.append(f"| `{module}` | {m['error']} | | | | | | |")
+            continue
+        lines.append(f"| `{module}` | {m['total']} | {m['killed']} | {m['timeout']} | {m['survived']} | "
+                     f"{m['no tests']} | {m['equivalent']} | {m['score']:.1%} |")
+    for module, m in report["modules"].items():
+        survivors = m.get("survivors") or []
+        if not survivors:
+            continue
+        lines += ["", f"## {module}", ""]
+        for s in survivors:
+            tag = f"equivalent: {s['equivalent']}" if s.get("equivalent") else s["status"]
+            lines += [f"### `{s['mutant']}` ({tag})", "", "```diff", s.get("diff", "").strip(), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+QUALITY_START, QUALITY_END = "<!-- MUTATION TABLE START", "<!-- MUTATION TABLE END -->"
+
+
+def quality_table(report: dict) -> str:
+    rows = ["| module | mutants | killed (+timeout) | survived | no tests | equivalent | score |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for module, m in report["modules"].items():
+        if "error" not in m:
+            rows.append(f"| `{module}` | {m['total']} | {m['killed'] + m['timeout']} | {m['survived']} | "
+                        f"{m['no tests']} | {m['equivalent']} | {m['score']:.1%} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_quality(path: Path, report: dict) -> None:
+    """Replace the table between the markers of QUALITY.md with this run's numbers."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(QUALITY_START), text.find(QUALITY_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path} has no '{QUALITY_START} -->' ... '{QUALITY_END}' block")
+    head = text[: text.index("\n", start) + 1]
+    path.write_text(head + quality_table(report) + text[end:], encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.offline.mutation", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--only", action="append", choices=sorted(MODULES), help="mutate only this module (repeatable)")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--report-only", action="store_true", help="do not run mutmut; report the last run")
+    parser.add_argument("--quality", type=Path, help="also rewrite the score table of this QUALITY.md")
+    parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 if a module scores below this (0-1)")
+    args = parser.parse_args(argv)
+    modules = args.only or list(MODULES)
+    args.out.mkdir(parents=True, exist_ok=True)
+    seconds = 0.0
+    if not args.report_only:
+        seconds = run(args.out, modules, args.jobs)
+    report = collect(args.out, modules)
+    report |= {"seconds": round(seconds, 1), "jobs": args.jobs}
+    (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (args.out / "report.md").write_text(render(report), encoding="utf-8")
+    print(quality_table(report), end="")
+    print(f"report: {args.out / 'report.md'}" + (f" ({seconds:.0f} s)" if seconds else ""))
+    if args.quality:
+        write_quality(args.quality, report)
+    low = [m for m, r in report["modules"].items() if "score" in r and r["score"] < args.min_score]
+    if low:
+        print(f"below {args.min_score:.0%}: {', '.join(low)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
