@@ -62,17 +62,22 @@ OUT_OF_SCOPE = {
 # The fast tests (seconds in all); `-m "not sandbox and not slow"` drops the bubblewrap and kernel ones.
 TESTS = (
     "tests/test_handin.py",
+    "tests/test_handin_contracts.py",
     "tests/test_tokenscan.py",
     "tests/test_secrets.py::test_scanner_finds_a_planted_token",
     "tests/test_metrics.py",
     "tests/test_chat.py",
+    "tests/test_metrics_chat_contracts.py",
     "tests/test_assets.py",
     "tests/test_colab.py",
     "tests/test_compare.py",
+    "tests/test_compare_values.py",
     "tests/test_grading.py",
     "tests/test_grader_units.py",
     "tests/test_authoring.py",
+    "tests/test_authoring_units.py",
     "tests/test_release.py",
+    "tests/test_release_units.py",
     "tests/test_bleu_oracle.py",
 )
 ALSO_COPY = ("data", "notebooks", "README.md", "Makefile", "requirements.txt", "requirements-dev.txt",
