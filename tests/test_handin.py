@@ -1,7 +1,5 @@
 """Hand-in zips: the right files, a valid id, never a token, never an overwrite without force."""
 import json
-import random
-import string
 import sys
 import types
 import zipfile
@@ -10,10 +8,11 @@ import nbformat
 import pytest
 
 from helpers import handin as submission
+from tests.tokens import fake_hf_token
 from tests.toycourse import toy_notebook
 
-# Real shape (hf_ + 34 letters/digits), made at run time so no token-shaped text is in the repository.
-FAKE_TOKEN = "hf_" + "".join(random.Random(3).choices(string.ascii_letters + string.digits, k=34))
+# A real token's shape (hf_ + 34 letters and digits, at least one of each kind a real one has), made at run time.
+FAKE_TOKEN = fake_hf_token(seed=3)
 
 
 @pytest.fixture
