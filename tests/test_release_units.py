@@ -129,8 +129,8 @@ def test_only_the_first_five_leaks_are_named(root, tmp_path):
 
 
 def test_command_line(tmp_path, capsys, monkeypatch, root):
-    monkeypatch.setattr(release, "REPO_ROOT", root)
-    monkeypatch.setattr(release.write_release, "__defaults__", (root,))
+    original = release.write_release
+    monkeypatch.setattr(release, "write_release", lambda out: original(out, root))
     assert release.main(["--out", str(tmp_path / "a")]) == 0
     assert capsys.readouterr().out == f"wrote 10 files to {tmp_path / 'a'}\n"
     assert release.main(["--out", str(tmp_path / "a")]) == 1
