@@ -345,7 +345,7 @@ class Runner:
         job_file = Path(scratch) / "job.pt"
         torch.save({"notebooks": jobs}, job_file)
         job_file.chmod(0o644)
-        limits = sandbox.Limits(seconds=STARTUP_S + sum(j["timeout_s"] for j in jobs))
+        limits = sandbox.Limits(seconds=sum(j["timeout_s"] for j in jobs), startup_seconds=STARTUP_S)
         if self.unsafe:
             workdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.code_root / "notebooks"))
             outcome = sandbox.run_unsafe(self.code_root, job_file, limits, workdir=workdir)

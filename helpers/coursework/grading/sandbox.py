@@ -59,6 +59,9 @@ class Limits:
     """Resource limits of one sandboxed run."""
 
     seconds: float = 300.0
+    # Time allowed to reach the harness's first result line (interpreter start, imports): the `seconds` above
+    # count from then, so a slow machine's start-up is never taken from the student's time. 0: no separate allowance.
+    startup_seconds: float = 0.0
     memory_bytes: int = 8 * 2**30
     processes: int = 64
     file_bytes: int = 64 * 2**20
@@ -162,10 +165,12 @@ def _process_count() -> int:
     return count
 
 
-def _drain(stream, limit: int, sink: list, dropped: list) -> None:
-    """Read ``stream`` to its end, keeping the first ``limit`` bytes and counting the rest."""
+def _drain(stream, limit: int, sink: list, dropped: list, first: threading.Event | None = None) -> None:
+    """Read ``stream`` to its end, keeping the first ``limit`` bytes and counting the rest; ``first`` is set on the first bytes."""
     kept = 0
-    while block := stream.read(65536):
+    while block := stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536):
+        if first is not None:
+            first.set()
         keep = block[: max(0, limit - kept)]
         if keep:
             sink.append(keep)
@@ -206,13 +211,20 @@ def _run(make_argv, limits: Limits, cwd: Path | None = None, env: dict | None = 
     results: list[bytes] = []
     log: list[bytes] = []
     dropped_results, dropped_log = [0], [0]
-    readers = [threading.Thread(target=_drain, args=(os.fdopen(read_fd, "rb"), limits.result_bytes, results, dropped_results)),
+    ready = threading.Event()
+    readers = [threading.Thread(target=_drain, args=(os.fdopen(read_fd, "rb"), limits.result_bytes, results, dropped_results,
+                                                     ready)),
                threading.Thread(target=_drain, args=(proc.stdout, limits.log_bytes, log, dropped_log))]
     for reader in readers:
         reader.daemon = True
         reader.start()
     timed_out = False
     try:
+        if limits.startup_seconds > 0:  # the job's time starts with the harness's first line (it writes one when ready)
+            deadline = time.monotonic() + limits.startup_seconds
+            while not ready.wait(0.05) and proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(argv, limits.startup_seconds)
         proc.wait(timeout=limits.seconds)
     except subprocess.TimeoutExpired:
         timed_out = True
