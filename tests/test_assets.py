@@ -158,6 +158,21 @@ def test_compare_ignores_sizes_and_other_fields(tmp_path):
     assert assets.compare(a, tmp_path / "b") == []
 
 
+def test_command_line_verify_checks_the_folder_it_is_given(tree, capsys, monkeypatch):
+    monkeypatch.delenv("LAB_OFFLINE_DIR", raising=False)  # the default folder (the repository's assets) is intact
+    (tree / "top.txt").unlink()
+    assert assets.main(["verify", str(tree)]) == 1
+    assert "top.txt is missing" in capsys.readouterr().err
+
+
+def test_subdir_with_a_trailing_slash_still_checks_that_folder(tree):
+    (tree / "lm" / "config.json").write_bytes(b"ABC")
+    with pytest.raises(assets.AssetError, match=r"lm/config\.json is corrupt"):
+        assets.verify(tree, subdir="lm/")
+    with pytest.raises(assets.AssetError, match=r"lm/config\.json is corrupt"):
+        assets.verify(tree, subdir="lm")
+
+
 def test_command_line_verify(tree, capsys, monkeypatch):
     assert assets.main(["verify", str(tree)]) == 0
     assert capsys.readouterr().out == "offline assets match manifest.json\n"

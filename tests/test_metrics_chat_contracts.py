@@ -159,6 +159,8 @@ def test_check_messages_copies_only_role_and_content():
      TypeError, "the content of message 2 must be a string, not int."),
     ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None}], TypeError,
      "content of message 1 must be a string, not NoneType."),
+    ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": 7}], TypeError,
+     "content of message 1 must be a string, not int."),
 ])
 def test_check_messages_refuses(messages, error, message):
     with pytest.raises(error) as info:

@@ -104,12 +104,22 @@ def test_write_release_refuses_a_non_empty_folder(root, tmp_path):
     assert str(info.value) == f"{tmp_path / 'full'} is not empty: give a new folder (the release never overwrites files)."
 
 
-def test_write_release_refuses_stale_student_notebooks(root, tmp_path):
+def test_write_release_refuses_stale_student_notebooks_and_changes_none(root, tmp_path):
+    nbformat.write(toy_notebook(), root / "notebooks" / "02_more.ipynb")
     (root / "notebooks" / "exercises" / "01_toy.ipynb").write_text("{}")
     with pytest.raises(release.ReleaseError) as info:
         release.write_release(tmp_path / "out", root)
-    assert str(info.value) == "the student notebooks are stale (01_toy.ipynb): run `make exercises` first."
+    assert str(info.value) == "the student notebooks are stale (01_toy.ipynb, 02_more.ipynb): run `make exercises` first."
     assert not (tmp_path / "out").exists()
+    assert (root / "notebooks" / "exercises" / "01_toy.ipynb").read_text() == "{}"  # checked, not rewritten
+    assert not (root / "notebooks" / "exercises" / "02_more.ipynb").exists()
+
+
+def test_copy_package_into_an_existing_folder(root, tmp_path):
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "a.py").write_text("old")
+    release.copy_package(tmp_path / "helpers", root)
+    assert (tmp_path / "helpers" / "a.py").read_text() == "A = 1\n"
 
 
 def test_write_release_removes_a_leaking_release(root, tmp_path):
@@ -136,3 +146,5 @@ def test_command_line(tmp_path, capsys, monkeypatch, root):
     assert release.main(["--out", str(tmp_path / "a")]) == 1
     assert capsys.readouterr().err == (f"error: {tmp_path / 'a'} is not empty: give a new folder (the release never "
                                        "overwrites files).\n")
+    with pytest.raises(SystemExit):
+        release.main([])  # --out is required
