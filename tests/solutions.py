@@ -16,3 +16,17 @@ def instructor_functions(name: str) -> dict:
         if cell["cell_type"] == "code" and "# BEGIN SOLUTION" in source and re.search(r"(?m)^def \w+\(", source):
             exec(compile(source, path.name, "exec"), namespace)
     return namespace
+
+
+def passes(check, fn, *args, capsys):
+    """``check(fn, *args)`` accepts ``fn`` and says so."""
+    check(fn, *args)
+    assert "✓" in capsys.readouterr().out
+
+
+def fails(check, fn, *args, match: str):
+    """``check(fn, *args)`` rejects ``fn`` with the hint ``match``."""
+    import pytest
+
+    with pytest.raises(AssertionError, match=match):
+        check(fn, *args)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from helpers import checks
-from tests.solutions import instructor_functions
+from tests.solutions import fails, instructor_functions, passes
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +18,6 @@ def nb07():
     return instructor_functions("07_sae_activations")
 
 
-def passes(check, fn, *args, capsys):
-    check(fn, *args)
-    assert "✓" in capsys.readouterr().out
-
-
-def fails(check, fn, *args, match: str):
-    with pytest.raises(AssertionError, match=match):
-        check(fn, *args)
 
 
 # --- 6.1 generation_attention -------------------------------------------------------------

@@ -6,17 +6,9 @@ import pytest
 import torch
 
 from helpers import checks
-from tests.solutions import instructor_functions
+from tests.solutions import fails, instructor_functions, passes
 
 
-def passes(check, fn, *args, capsys):
-    check(fn, *args)
-    assert "✓" in capsys.readouterr().out
-
-
-def fails(check, fn, *args, match: str):
-    with pytest.raises(AssertionError, match=match):
-        check(fn, *args)
 
 
 @pytest.fixture(scope="module")
