@@ -99,6 +99,22 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      '"X" is not a numpy dtype kind, so `kind in "XXbiuXX"` is `kind in "biu"`'),
     ("helpers/coursework/grading/compare.py", r"astype\(None\)",
      "numpy's astype(None) is astype(float64), the same conversion"),
+    ("helpers/handin.py", r"ensure_ascii=None\)",
+     "json tests ensure_ascii for truth: None writes the same text as False"),
+    ("helpers/handin.py", r'ZipFile\(target, "w", \)',
+     "every entry is written with an explicit ZIP_DEFLATED, so the archive's default compression is never used"),
+    ("helpers/handin.py", r"ZipInfo\((path\.name|MANIFEST), \)",
+     "ZipInfo's default date_time is (1980, 1, 1, 0, 0, 0), which is ZIP_DATE"),
+    ("helpers/handin.py", r"\\1PASS",
+     "a shell/magic line replaced by the bare name PASS parses as well as by pass; only calls are read"),
+    ("helpers/handin.py", r'cell\.get\("source", "XXXX"\)|c\.get\("source", "XXXX"\)',
+     'a missing source read as "XXXX" holds no call and no stub, the same as ""'),
+    ("helpers/handin.py", r"if \(isinstance\(source, list\)\) or True else",
+     '"".join of a string is that string'),
+    ("helpers/handin.py", r"'XX, XX'\.join\(copied\)",
+     "collect copies at most one notebook, so the separator is never printed"),
+    ("helpers/handin.py", r'add_argument\("--(notebooks|out)", (type=None, )?(required=True, )?(default|help)',
+     "build_zip and submission_files wrap the folders in Path, so a str from argparse behaves the same"),
 )
 
 KILLED = {1, 3}
