@@ -338,7 +338,7 @@ def is_generated(path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write notebooks/exercises/ (``--check``: exit 1 if it is stale)."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.authoring", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.coursework.authoring", description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=NOTEBOOK_DIR, help="instructor notebooks (default notebooks/)")
     parser.add_argument("--out", type=Path, default=EXERCISE_DIR, help="student notebooks (default notebooks/exercises/)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a student version is stale")
