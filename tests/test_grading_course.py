@@ -41,6 +41,12 @@ TOP_P_WARPER = '''def top_p_filter(logits, p):
     return TopPLogitsWarper(top_p=p, min_tokens_to_keep=1)(None, logits.clone())'''
 
 
+# Passes the visible check in the notebook (the check's own reference), but is not the student's computation.
+VIA_CHECK = '''def attention_from_scratch(q, k, config, layer):
+    from helpers import checks
+    return checks._attention_reference(q, k, config, layer)'''
+
+
 @pytest.fixture(scope="module")
 def graded(course, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("course")
@@ -58,6 +64,10 @@ def graded(course, tmp_path_factory):
         toy.set_cell(warper, "def top_p_filter", TOP_P_WARPER)
         toy.set_cell(identity, "def top_p_filter", "def top_p_filter(logits, p):\n    return logits")
         subs["warper"], subs["identity"] = {"04_sampling_self_bleu": warper}, {"04_sampling_self_bleu": identity}
+    if "08_papers" in names:
+        via_check = solved("08_papers")
+        toy.set_cell(via_check, "def attention_from_scratch", VIA_CHECK)
+        subs["viacheck"] = {"08_papers": via_check}
     zips = [write(tmp, sid, nbs) for sid, nbs in subs.items()]
     records = grader.grade_all(zips, tmp / "out", jobs=2, course=course)
     return {r["student_id"]: r for r in records}, odd
@@ -99,3 +109,10 @@ def test_top_p_through_the_library_warper_passes_returning_the_input_fails(grade
     identity = by_function(records["identity"])["top_p_filter"]
     assert [c["case"] for c in identity["cases"] if c["passed"]] == ["p = 1 keeps (almost) everything"]  # the one case where keeping all is right
     assert identity["earned"] < 0.1 * identity["points"]
+
+
+def test_an_exercise_that_calls_the_visible_checks_scores_nothing(graded):
+    records, _ = graded
+    exercise = records["viacheck"]["notebooks"]["08_papers"]["exercises"]["8.1"]
+    assert exercise["earned"] == 0
+    assert all("not available while grading" in case["message"] for case in exercise["cases"])

@@ -315,14 +315,29 @@ def job_for(course: Course, name: str, cells: list[str]) -> dict:
                                        "timeout_s": CASE_TIMEOUT_S} for t in course.tests[name]]}
 
 
+# The visible checks compare with references (library calls, hooks, a KV-cache loop); an exercise function that
+# called one would pass the hidden tests without doing the exercise. While grading, `helpers.checks` is this stub.
+CHECKS_STUB = '''"""Grading run: the visible checks are not available to exercise functions."""
+
+
+def __getattr__(name):
+    def unavailable(*args, **kwargs):
+        raise RuntimeError(f"helpers.checks.{name} is not available while grading: an exercise must compute its "
+                           "answer itself, not call the checks")
+    return unavailable
+'''
+
+
 def release_code(root: Path) -> Path:
-    """``root/helpers``: a copy of the shipped package (what the release holds); ``root/data/offline`` links the assets."""
+    """``root/helpers``: a copy of the shipped package (what the release holds, with ``checks`` stubbed out);
+    ``root/data/offline`` links the assets."""
     from helpers.coursework.release import copy_package
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     copy_package(root / "helpers")
+    (root / "helpers" / "checks.py").write_text(CHECKS_STUB, encoding="utf-8")
     (root / "data").mkdir(exist_ok=True)
     (root / "notebooks").mkdir(exist_ok=True)
     if not (root / "data" / "offline").exists():
