@@ -63,7 +63,9 @@ OUT_OF_SCOPE = {
 TESTS = (
     "tests/test_handin.py",
     "tests/test_handin_contracts.py",
+    "tests/test_handin_mutants.py",
     "tests/test_tokenscan.py",
+    "tests/test_tokenscan_mutants.py",
     "tests/test_secrets.py::test_scanner_finds_a_planted_token",
     "tests/test_metrics.py",
     "tests/test_chat.py",
@@ -76,6 +78,7 @@ TESTS = (
     "tests/test_grader_units.py",
     "tests/test_authoring.py",
     "tests/test_authoring_units.py",
+    "tests/test_authoring_mutants.py",
     # not tests/test_release.py: its fixture writes the real release (25 MB, every notebook) for each mutant;
     # tests/test_release_units.py checks the same code on a small repository
     "tests/test_release_units.py",
