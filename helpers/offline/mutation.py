@@ -118,6 +118,25 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      "collect copies at most one notebook, so the separator is never printed"),
     ("helpers/handin.py", r'add_argument\("--(notebooks|out)", (type=None, )?(required=True, )?(default|help)',
      "build_zip and submission_files wrap the folders in Path, so a str from argparse behaves the same"),
+    ("helpers/coursework/authoring.py", r'lstrip\("XX0XX"\)',
+     "the stripped text is the two digits of the notebook name, which hold no X"),
+    ("helpers/coursework/authoring.py", r'"(XX<!-- BEGIN SOLUTIONXX|<!-- begin solution)" in cell\.source',
+     'MARKER_WORDS already holds "BEGIN SOLUTION", a part of "<!-- BEGIN SOLUTION", so that clause never decides'),
+    ("helpers/coursework/authoring.py", r"(locked|first_code|inside) = False -> \w+ = None",
+     "the flag is only tested for truth, and None is false like False"),
+    ("helpers/coursework/authoring.py", r'strip_code\(cell\.source, ("XXXX"|None), "", where\)|'
+                                        r'strip_code\(cell\.source, "", ("XXXX"|None), where\)',
+     "number and title only go into the stub of a BEGIN SOLUTION block, and answer cells have none"),
+    ("helpers/coursework/authoring.py", r'r"\\1PASS"',
+     "a magic line replaced by the bare name PASS parses as well as by pass"),
+    ("helpers/coursework/authoring.py", r"nbformat\.writes\(nb, \)",
+     "without a version nbformat.writes keeps the notebook's own format, and render only gets format-4 notebooks (make_student sets 4; a v3 node also came out as 4)"),
+    ("helpers/coursework/authoring.py", r'return text if (\(text\.endswith\("\\n"\)\) and False|text\.endswith\("XX\\nXX"\))',
+     "nbformat.writes never ends its text with a newline, so the newline is always added"),
+    ("helpers/coursework/authoring.py", r"match = LINE_RE\.match\(line\) -> match = None|"
+                                        r'if \(match\) and False else line',
+     "what LINE_RE cuts off is the trailing `# SOLUTION` comment, which parses (and matches the assignment pattern) "
+     "the same as without it"),
 )
 
 KILLED = {1, 3}
