@@ -46,3 +46,29 @@ def test_a_plain_token_split_over_list_elements_is_found():
 def test_a_token_in_a_json_valued_attachment_is_found():
     assert scan_attachment({"config": {"k": T}}) == ["nb: cell 1 attachment a.bin"]
     assert scan_attachment({"config": {"k": "harmless"}}) == []
+
+
+# ----------------------------------------------------------------------------- scan_file: notebooks that are not
+
+
+def test_a_file_with_bytes_that_are_not_utf8_is_still_scanned(tmp_path):
+    path = tmp_path / "dump.txt"
+    path.write_bytes(b"\xff\xfe binary junk \x80\n" + f"key = {T}\n".encode())
+    assert tokenscan.scan_file(path, "dump.txt") == ["dump.txt:2"]
+
+
+def test_an_ipynb_that_is_not_json_or_not_a_notebook_is_scanned_as_text(tmp_path):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text('{"cells": [\n' + f'"{T}"\n')  # cut off: not JSON
+    assert tokenscan.scan_file(broken, "broken.ipynb") == ["broken.ipynb:2"]
+    assert tokenscan.scan_file(broken) == [f"{broken}:2"]
+    listed = tmp_path / "list.ipynb"
+    listed.write_text(f'[\n"x",\n"{T}"]')  # JSON, but not a notebook
+    assert tokenscan.scan_file(listed, "list.ipynb") == ["list.ipynb:3"]
+
+
+def test_a_token_in_a_part_of_a_cell_that_is_not_read_is_still_reported(tmp_path):
+    path = tmp_path / "odd.ipynb"
+    path.write_text('{"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [], '
+                    f'"note": "{T}"' + '}], "metadata": {}}')
+    assert tokenscan.scan_file(path, "odd.ipynb") == ["odd.ipynb: somewhere in the notebook file"]

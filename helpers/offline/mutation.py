@@ -118,6 +118,8 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      "collect copies at most one notebook, so the separator is never printed"),
     ("helpers/handin.py", r'add_argument\("--(notebooks|out)", (type=None, )?(required=True, )?(default|help)',
      "build_zip and submission_files wrap the folders in Path, so a str from argparse behaves the same"),
+    ("helpers/tokenscan.py", r'decode\("utf-8", errors="ignore"\) -> .*decode\((errors="ignore"|"UTF-8", errors="ignore")\)',
+     "bytes.decode's default codec is UTF-8, and codec names ignore case"),
     ("helpers/coursework/authoring.py", r'lstrip\("XX0XX"\)',
      "the stripped text is the two digits of the notebook name, which hold no X"),
     ("helpers/coursework/authoring.py", r'"(XX<!-- BEGIN SOLUTIONXX|<!-- begin solution)" in cell\.source',
