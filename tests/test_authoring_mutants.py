@@ -150,3 +150,11 @@ def test_generate_makes_a_nested_output_folder_through_a_tmp_file(tmp_path, monk
     assert authoring.generate(source, out, readme=None) == ["01_toy.ipynb"]
     assert moves == [("01_toy.ipynb.tmp", "01_toy.ipynb")]
     assert sorted(p.name for p in out.iterdir()) == ["01_toy.ipynb"]
+
+
+def test_the_third_exercise_without_a_heading_is_numbered_third():
+    block = "# BEGIN SOLUTION\nx = 1\n# END SOLUTION"
+    nb = nbformat.v4.new_notebook(cells=[code("# setup"), code(block), code(block), code(block)])
+    student = authoring.make_student(nb, "05_x")
+    assert [c.source.splitlines()[1] for c in student.cells[2:5]] == [
+        f'raise NotImplementedError("exercise 5.{n}: write your code here")' for n in (1, 2, 3)]
