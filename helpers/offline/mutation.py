@@ -76,6 +76,7 @@ TESTS = (
     "tests/test_compare_values.py",
     "tests/test_grading.py",
     "tests/test_grader_units.py",
+    "tests/test_grader_mutants.py",
     "tests/test_authoring.py",
     "tests/test_authoring_units.py",
     "tests/test_authoring_mutants.py",
