@@ -1094,15 +1094,17 @@ def _top_feature(acts) -> int:
     return int(acts.reshape(-1, acts.shape[-1]).sum(dim=0).argmax())
 
 
+def _sae_check_inputs(model, tokenizer):
+    """``(num_layers, ids, T, layer outputs [layer, T, d], atol)`` of the 07 checks' text."""
+    ids = tokenizer(CHECK_TEXT_07, return_tensors="pt").input_ids
+    return model.config.num_hidden_layers, ids, ids.shape[1], _layer_outputs(model, ids), 10 * _float_atol(model)
+
+
 def check_feature_activations(feature_activations, model, tokenizer, sae) -> None:
     """Exercise 7.3: ``feature_activations(model, tokenizer, sae, text, layer, feature) -> [T]`` on layer ``layer``'s output."""
     import torch
 
-    n = model.config.num_hidden_layers
-    ids = tokenizer(CHECK_TEXT_07, return_tensors="pt").input_ids
-    T = ids.shape[1]
-    outputs = _layer_outputs(model, ids)
-    atol = 10 * _float_atol(model)
+    n, ids, T, outputs, atol = _sae_check_inputs(model, tokenizer)
     for layer in sorted({min(20, n - 1), n // 3, n - 1}):
         feature = _top_feature(_jumprelu(outputs[layer][1:], sae))
         want = _jumprelu(outputs[layer], sae, feature).float().cpu()
@@ -1138,11 +1140,7 @@ def check_activations_across_layers(activations_across_layers, model, tokenizer,
     """Exercise 7.4: ``activations_across_layers(model, tokenizer, sae, text, feature) -> [num_layers, T]``."""
     import torch
 
-    n = model.config.num_hidden_layers
-    ids = tokenizer(CHECK_TEXT_07, return_tensors="pt").input_ids
-    T = ids.shape[1]
-    outputs = _layer_outputs(model, ids)
-    atol = 10 * _float_atol(model)
+    n, ids, T, outputs, atol = _sae_check_inputs(model, tokenizer)
     feature = _top_feature(_jumprelu(outputs[:, 1:], sae))
     want = _jumprelu(outputs, sae, feature).float().cpu()  # [layer, T]
     got = activations_across_layers(model, tokenizer, sae, CHECK_TEXT_07, feature)
