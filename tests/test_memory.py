@@ -36,3 +36,48 @@ def test_course_peak_on_gemma_fp16_fits_a_t4():
     assert 5.2 < report["weights_gb"] < 5.3
     assert report["peak_gb"] < 8, report
     assert report["peak_gb"] > report["weights_gb"] + report["sae_gb"]
+
+
+def _gpu_runs():
+    import json
+
+    from helpers.offline import bench
+
+    runs = [json.loads(f.read_text()) for f in sorted(bench.GPU_RUNS.glob("fullsize_*.json"))]
+    assert runs, "data/benchmarks/fullsize_*.json (measured on a GPU) are committed and must be there"
+    return runs
+
+
+def test_each_workload_estimate_is_within_a_third_of_its_gpu_measurement():
+    """The estimate against ``torch.cuda.max_memory_allocated`` of the real-size model (committed H100 runs)."""
+    for run in _gpu_runs():
+        names = {w["name"] for w in run["workloads"]}
+        assert names == {w.name for w in memory.COURSE_WORKLOADS}, "re-measure after changing COURSE_WORKLOADS"
+        for w in run["workloads"]:
+            assert 0.67 < w["estimate_gb"] / w["measured_gb"] < 1.5, w
+        # the whole course (LM + SAE + steps) stays under the estimate that omits nothing it measured
+        assert run["cuda_max_memory_allocated_gb"] < run["estimate_peak_gb_fp16_course"], run
+
+
+def test_measure_workload_runs_each_kind_of_step_on_a_tiny_model():
+    from helpers.offline import fullsize
+
+    torch.manual_seed(0)
+    model = Gemma2ForCausalLM(Gemma2Config(**TINY)).eval()
+    for work in (memory.Workload("cached", batch=2, seq_len=12, cached=True, new_tokens=4),
+                 memory.Workload("attn", batch=1, seq_len=9, cached=False, attentions=True)):
+        row = fullsize.measure_workload(model, work)
+        assert row["name"] == work.name and row["seconds"] > 0
+        assert row["estimate_gb"] == memory.workload_bytes(model.config, work, 4) / memory.GB
+        assert "measured_gb" not in row  # CPU: time only
+
+
+def test_gpu_section_renders_every_run_and_step():
+    from helpers.offline import bench
+
+    runs = _gpu_runs()
+    text = "\n".join(bench.gpu_section(runs))
+    assert bench.gpu_section([]) == []
+    for run in runs:
+        assert f"| {run['dtype']} | {run['cuda_max_memory_allocated_gb']:.2f} GB |" in text
+    assert text.count("\n| 0") == len(runs[0]["workloads"])

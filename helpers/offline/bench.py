@@ -206,7 +206,31 @@ def markdown(results: dict) -> str:
     ]
     if results.get("fullsize"):
         lines += ["## Full-size check (`make fullsize`)", "", "```", json.dumps(results["fullsize"], indent=2), "```", ""]
+    lines += gpu_section(results.get("fullsize_gpu", []))
     return "\n".join(lines)
+
+
+GPU_RUNS = REPO_ROOT / "data" / "benchmarks"
+
+
+def gpu_section(runs: list[dict]) -> list[str]:
+    """Markdown for full-size runs measured on a GPU (``fullsize --workloads`` JSON files kept in data/benchmarks)."""
+    if not runs:
+        return []
+    lines = ["## Full-size Gemma-2-2b (random weights) measured on a GPU", "",
+             "Measured with `python -m helpers.offline.fullsize --dtype D --workloads --new-tokens 32` on "
+             f"{runs[0]['gpu']} (torch {runs[0]['torch']}); files in `data/benchmarks/`. Memory is what PyTorch "
+             "allocates (`torch.cuda.max_memory_allocated`), so it carries over to a T4 (cuBLAS workspaces aside); times do not (an H100 is "
+             "many times faster than a T4).", "",
+             "| dtype | peak allocated (LM + SAE + steps) | course estimate (fp16, + cross-encoder) | s / token (greedy, batch 1) |",
+             "|---|---|---|---|"]
+    lines += [f"| {r['dtype']} | {r['cuda_max_memory_allocated_gb']:.2f} GB | {r['estimate_peak_gb_fp16_course']:.2f} GB | "
+              f"{r['seconds_per_token'] * 1000:.0f} ms |" for r in runs]
+    lines += ["", "Each notebook's largest step, above the weights (first run's dtype):", "",
+              "| step | estimate | measured | seconds |", "|---|---|---|---|"]
+    lines += [f"| {w['name']} | {w['estimate_gb'] * 1000:.0f} MB | {w['measured_gb'] * 1000:.0f} MB | {w['seconds']:.2f} |"
+              for w in runs[0].get("workloads", [])]
+    return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     fullsize = REPO_ROOT / "build" / "fullsize.json"
     if fullsize.is_file():
         results["fullsize"] = json.loads(fullsize.read_text())
+    results["fullsize_gpu"] = [json.loads(f.read_text()) for f in sorted(GPU_RUNS.glob("fullsize_*.json"), reverse=True)]
     results["environment"] = {
         "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
         "transformers": transformers.__version__, "python": platform.python_version(),

@@ -5,7 +5,8 @@ Nothing is downloaded: the weights are random, so the *text* is meaningless, but
 memory and time per token are those of the real model. This catches bugs in the gemma path
 that the small offline model cannot (vocabulary of 256,000, d_model 2304, head_dim 256).
 
-    python -m helpers.offline.fullsize [--dtype float32|float16|bfloat16] [--new-tokens 8] [--out build/fullsize.json]
+    python -m helpers.offline.fullsize [--dtype float32|float16|bfloat16] [--new-tokens 8] [--workloads]
+                                       [--out build/fullsize.json]
 
 On CPU the default dtype is float32 (about 10.5 GB of RAM); on a GPU it is the backend's rule
 (float16 on a T4) and ``torch.cuda.max_memory_allocated`` is reported next to the estimate of
@@ -43,7 +44,8 @@ def random_gemma2_2b(dtype: torch.dtype, dev: torch.device):
     from transformers import Gemma2ForCausalLM
 
     torch.manual_seed(0)
-    model = Gemma2ForCausalLM._from_config(memory.gemma2_2b_config(), dtype=dtype, attn_implementation="eager")
+    with dev:  # initialise on the device: 2.6 B random numbers take minutes on a CPU
+        model = Gemma2ForCausalLM._from_config(memory.gemma2_2b_config(), dtype=dtype, attn_implementation="eager")
     model.generation_config.eos_token_id = list(backend.STOP_TOKEN_IDS)
     model.generation_config.pad_token_id = backend.PAD_ID
     return model.to(dev).eval()
@@ -94,13 +96,45 @@ def _jumprelu(sae: JumpReLUSAE, x: torch.Tensor) -> torch.Tensor:
     return torch.where(pre > sae.threshold, pre, torch.zeros_like(pre))
 
 
+@torch.no_grad()
+def measure_workload(model, work: memory.Workload) -> dict:
+    """Run one of the course's largest steps on ``model``; peak bytes allocated above the weights, and seconds.
+
+    Token ids are random (the weights are too): memory and time depend on shapes, not on text.
+    On CPU only the time is meaningful.
+    """
+    dev = model.device
+    generator = torch.Generator().manual_seed(0)
+    prompt_len = work.seq_len - work.new_tokens if work.cached else work.seq_len
+    ids = torch.randint(3, model.config.vocab_size, (work.batch, prompt_len), generator=generator).to(dev)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        before = torch.cuda.memory_allocated(dev)
+    start = time.perf_counter()
+    if work.cached:
+        model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=work.new_tokens,
+                       min_new_tokens=work.new_tokens, do_sample=False)
+    else:
+        out = model(ids, output_attentions=work.attentions, output_hidden_states=work.hidden_states)
+        del out
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - start
+    row = {"name": work.name, "seconds": seconds, "estimate_gb": memory.workload_bytes(model.config, work,
+                                                                                           model.dtype.itemsize) / memory.GB}
+    if dev.type == "cuda":
+        row["measured_gb"] = (torch.cuda.max_memory_allocated(dev) - before) / memory.GB
+    return row
+
+
 def _timed(fn):
     start = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - start
 
 
-def run(dtype: torch.dtype | None = None, new_tokens: int = 8) -> dict:
+def run(dtype: torch.dtype | None = None, new_tokens: int = 8, workloads: bool = False) -> dict:
     """Run the chat, attention and SAE steps on the random full-size model; return measurements."""
     from transformers import AutoTokenizer
 
@@ -143,6 +177,9 @@ def run(dtype: torch.dtype | None = None, new_tokens: int = 8) -> dict:
     results.update(resid_post_shape=list(resid.shape), sae_acts_shape=list(acts.shape), resid_forward_s=resid_s,
                    sae_mean_l0=float((acts > 0).float().sum(-1).mean()))
 
+    if workloads:  # each notebook's largest step, measured next to memory.workload_bytes' estimate
+        results["workloads"] = [measure_workload(model, work) for work in memory.COURSE_WORKLOADS]
+
     results["peak_rss_gb"] = peak_rss_gb()
     if dev.type == "cuda":
         results["cuda_max_memory_allocated_gb"] = torch.cuda.max_memory_allocated() / 1e9
@@ -157,11 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=sorted(backend.VALID_DTYPES), default=None)
     parser.add_argument("--new-tokens", type=int, default=8)
+    parser.add_argument("--workloads", action="store_true",
+                        help="also run each notebook's largest step (memory.COURSE_WORKLOADS) and measure it")
     parser.add_argument("--out", type=Path, default=Path("build/fullsize.json"))
     args = parser.parse_args(argv)
     if args.new_tokens < 1:
         parser.error("--new-tokens must be at least 1")
-    results = run(backend.VALID_DTYPES[args.dtype] if args.dtype else None, args.new_tokens)
+    results = run(backend.VALID_DTYPES[args.dtype] if args.dtype else None, args.new_tokens, args.workloads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for key, value in results.items():

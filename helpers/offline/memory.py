@@ -70,13 +70,14 @@ class Workload:
     cached: bool  # generation with a KV cache, logits of the last position only
     attentions: bool = False
     hidden_states: bool = False
+    new_tokens: int = 0  # of seq_len, the tokens generated (cached workloads)
 
 
 # The largest step of each notebook on Gemma (token counts rounded up from the prompts used).
 COURSE_WORKLOADS = (
-    Workload("01 greedy 200-word answer", batch=1, seq_len=40 + 400, cached=True),
-    Workload("02 third chat round", batch=1, seq_len=120 + 20, cached=True),
-    Workload("04 20 samples in one generate", batch=20, seq_len=45 + 30, cached=True),
+    Workload("01 greedy 200-word answer", batch=1, seq_len=40 + 400, cached=True, new_tokens=400),
+    Workload("02 third chat round", batch=1, seq_len=120 + 20, cached=True, new_tokens=20),
+    Workload("04 20 samples in one generate", batch=20, seq_len=45 + 30, cached=True, new_tokens=30),
     Workload("05 six sentences, hidden states", batch=6, seq_len=16, cached=False, hidden_states=True),
     Workload("06 'Google' + 20 tokens, attentions", batch=1, seq_len=24, cached=False, attentions=True),
     Workload("07 hidden states + SAE", batch=1, seq_len=32, cached=False, hidden_states=True),
