@@ -196,6 +196,31 @@ def secret_hits(files: list[Path]) -> list[str]:
     return [hit for path in files for hit in scan_file(path, path.name)]
 
 
+# What to do about a token, by the place the scan names (tokenscan.scan_notebook_json's words): the first match.
+FIXES = (
+    (" source line ", "delete it from the cell's code"),
+    (" output", "clear the output that shows it (Edit > Clear all outputs, or rerun the cell without printing it)"),
+    (" attachment", "delete the markdown cell with that attached file and write it again without it"),
+    ("metadata", "delete it from the metadata (JupyterLab: the property inspector, gear icon in the right bar; "
+                 "or open the .ipynb file in a text editor)"),
+    (": cell ", "delete that cell (it is not a well-formed notebook cell)"),
+)
+FIX_ELSEWHERE = "open the .ipynb file in a text editor and delete it"
+
+
+def refusal(hits: list[str]) -> str:
+    """The error of a hand-in with a token: every place it is, how to remove it, where a token belongs."""
+    fixes: list[str] = []
+    for hit in hits:
+        fix = next((fix for mark, fix in FIXES if mark in hit), FIX_ELSEWHERE)
+        if fix not in fixes:
+            fixes.append(fix)
+    return ("refused: something shaped like a Hugging Face token is in " + "; ".join(hits) + ". Remove it: "
+            + "; ".join(fixes) + ". Save the notebook and hand in again. Then revoke that token in your Hugging Face "
+            "settings (Access Tokens) and never write one in a notebook: put it in the Colab Secrets panel (key icon, "
+            "secret HF_TOKEN, notebook access on) or in the HF_TOKEN environment variable, where the helpers read it.")
+
+
 def progress(path: Path) -> str:
     """``1 exercise stub(s) left, 2/5 questions answered`` for one notebook (read, not run)."""
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -246,11 +271,7 @@ def build_zip(student_id: str, notebooks_dir: Path, out_dir: Path, force: bool =
     files = submission_files(Path(notebooks_dir))
     hits = secret_hits(files)
     if hits:
-        raise SubmissionError(
-            "refused: something shaped like a Hugging Face token is in " + "; ".join(hits) + ". Delete it from the cell "
-            "(and its output: Edit > Clear all outputs), save, and revoke that token in your Hugging Face settings — "
-            "use the Colab Secrets panel (HF_TOKEN) instead."
-        )
+        raise SubmissionError(refusal(hits))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / zip_name(student_id)

@@ -6,9 +6,12 @@ A real token is ``hf_`` followed by 34 letters/digits. Two shapes are flagged: s
 The scan looks at *normalised* text, not only at the literal lines, so that a token is found when it is
 * split over lines, or over adjacent string literals (``"hf_abc" "def"``, ``("hf_abc"\\n "def")``),
   or joined with ``+`` (``"hf_" + "abc..."``);
-* escaped: JSON/Python escapes (``hf\\u005f...``), HTML entities (``hf&#95;...``), URL escapes
-  (``hf%5F...``), or broken by HTML tags (``hf_<b></b>abc``) or invisible characters;
-* base64-encoded in a notebook output, an attachment or the notebook metadata.
+* escaped: JSON/Python escapes (``hf\\u005f...``, ``login(\\"...\\")``, a token broken by an escaped
+  ``\\n``), HTML entities (``hf&#95;...``), URL escapes (``hf%5F...``), or broken by HTML tags
+  (``hf_<b></b>abc``) or invisible characters;
+* base64-encoded in a notebook output, an attachment or the notebook metadata;
+* inside JSON in a notebook (metadata, ``application/json`` outputs, JSON attachments): every string is
+  read as the text it holds, a list of lines joined; and over several stream outputs of one cell.
 
 Placeholders are not secrets: ``login(token='YOUR_TOKEN')``, ``hf_xxxxxxxx…``, ``hf_...``, an
 environment variable name, and identifiers such as ``hf_hub_download`` pass.
@@ -26,6 +29,7 @@ import json
 import re
 from bisect import bisect_right
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import unquote
 
 # Built from parts so that this file itself does not match.
@@ -41,7 +45,9 @@ _PLACEHOLDER_ONLY = re.compile(r"[xX*.…•_\-<>{}\[\]#\s]*")
 _TEMPLATE = re.compile(r"<[^<>]*>|\{[^{}]*\}|\$\{?\w+\}?|%\w+%")
 _ZERO_WIDTH = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
 _TAG = re.compile(r"<[^<>]{0,400}>")
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\U([0-9a-fA-F]{8})|\\/")
+# \uXXXX, \xXX, \UXXXXXXXX; the escaped characters of a JSON or Python string (\" \' \\ \/); an escaped
+# line break or tab (\n \r \t), read as a line break: JSON text holds a line-wrapped token as "hf_abc\ndef".
+_ESCAPE = re.compile(r"""\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\U([0-9a-fA-F]{8})|\\(["'\\/])|\\[nrt]""")
 _STRING = re.compile(
     r"""(?P<prefix>[rRbBuUfF]{0,2})(?P<lit>'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""",
     re.S,
@@ -87,10 +93,13 @@ def _has_secret(text: str) -> bool:
 
 
 def _unescape(text: str) -> str:
-    """JSON/Python ``\\uXXXX``/``\\xXX`` escapes, HTML entities, URL escapes, tags and invisible characters removed."""
+    """JSON/Python escapes (``\\uXXXX``, ``\\xXX``, ``\\"``, ``\\n``...), HTML entities, URL escapes decoded; tags, invisible characters removed."""
     def one(m: re.Match) -> str:
         code = m.group(1) or m.group(2) or m.group(3)
-        return chr(int(code, 16)) if code else "/"
+        if code:
+            number = int(code, 16)
+            return chr(number) if number <= 0x10FFFF else m.group()  # \UFFFFFFFF is no character: kept
+        return m.group(4) or "\n"
 
     text = _ESCAPE.sub(one, text)
     text = html.unescape(text)
@@ -188,8 +197,9 @@ def secret_lines(text: str, decode_base64: bool = False) -> list[int]:
         return max(1, bisect_right(starts, offset))
 
     found = {n for n, line in enumerate(lines, 1) if line_has_secret(line)}
-    # A token wrapped over several lines: normalise each line, strip the indentation, join.
-    norm = [normalise(line).strip() for line in lines]
+    # A token wrapped over several lines: normalise each line, strip the indentation, join. A line break
+    # that normalising makes (an escaped \n in JSON text, ``&#10;``) is one more line: stripped the same way.
+    norm = ["".join(part.strip() for part in normalise(line).splitlines()) for line in lines]
     joined_starts, pos = [], 0
     for piece in norm:
         joined_starts.append(pos)
@@ -219,53 +229,111 @@ def scan_text(text: str, where: str, decode_base64: bool = False) -> list[str]:
 
 
 def _joined(value) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
+    """The text of a notebook string: a list of lines joined; anything that is not text written as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(item if isinstance(item, str) else json.dumps(item, default=str) for item in value)
+    return json.dumps(value, default=str)
 
 
-def _output_has_secret(output: dict) -> bool:
-    """Every part of one cell output: stream text, data of every MIME type (binary ones base64-decoded), traceback."""
-    for key in ("text", "traceback", "evalue", "ename"):
+def _json_strings(value) -> Iterator[str]:
+    """Every string in a JSON value (keys too), and every list of strings joined (nbformat's multi-line text).
+
+    Each is scanned as the text it holds, not as its JSON (``login(\\"...\\")``, ``hf_abc\\ndef``), and a
+    token split over the lines of a list is found in the joined text.
+    """
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _json_strings(item)
+    elif isinstance(value, list):
+        if len(value) > 1 and all(isinstance(item, str) for item in value):
+            yield "".join(value)
+        for item in value:
+            yield from _json_strings(item)
+
+
+def _json_has_secret(value) -> bool:
+    """True if a string of a JSON value (metadata, an ``application/json`` output, ...) holds a secret."""
+    return any(text_has_secret(text, decode_base64=True) for text in _json_strings(value))
+
+
+_OUTPUT_TEXT_KEYS = ("text", "traceback", "evalue", "ename", "data")
+
+
+def _output_has_secret(output) -> bool:
+    """Every part of one cell output: stream text, data of every MIME type (binary ones base64-decoded),
+    traceback, metadata and any other key."""
+    if not isinstance(output, dict):
+        return _json_has_secret(output)
+    for key in ("text", "evalue", "ename"):
         value = output.get(key)
-        if value and text_has_secret(_joined(value) if key != "traceback" else "\n".join(value), decode_base64=True):
+        if value and text_has_secret(_joined(value), decode_base64=True):
             return True
-    for mime, value in (output.get("data") or {}).items():
+    traceback = output.get("traceback")
+    if traceback:
+        lines = [_joined(line) for line in traceback] if isinstance(traceback, list) else [_joined(traceback)]
+        if text_has_secret("\n".join(lines), decode_base64=True):
+            return True
+    data = output.get("data") or {}
+    for mime, value in (data.items() if isinstance(data, dict) else [("", data)]):
         if _BINARY_MIME.match(mime) and isinstance(value, (str, list)):
             decoded = _b64decode(_joined(value))
             if decoded is not None and _decoded_has_secret(decoded):
                 return True
             continue
-        text = _joined(value) if isinstance(value, (str, list)) else json.dumps(value)
-        if text_has_secret(text, decode_base64=True):
+        if _json_has_secret(value):
             return True
-    return text_has_secret(json.dumps(output.get("metadata") or {}), decode_base64=True)
+    return _json_has_secret({key: value for key, value in output.items() if key not in _OUTPUT_TEXT_KEYS})
 
 
-def _attachment_has_secret(bundle: dict) -> bool:
-    for mime, value in (bundle or {}).items():
-        text = _joined(value) if isinstance(value, (str, list)) else json.dumps(value)
-        decoded = _b64decode(text)
+def _streams_have_secret(outputs: list) -> bool:
+    """A token split over several stream outputs of one cell (written a piece at a time): their text joined."""
+    streams = [output for output in outputs if isinstance(output, dict) and output.get("output_type") == "stream"]
+    return len(streams) > 1 and text_has_secret("".join(_joined(o.get("text", "")) for o in streams), decode_base64=True)
+
+
+def _attachment_has_secret(bundle) -> bool:
+    if not isinstance(bundle, dict):
+        return _json_has_secret(bundle)
+    for value in bundle.values():
+        decoded = _b64decode(_joined(value))
         if decoded is not None and _decoded_has_secret(decoded):
             return True
-        if text_has_secret(text, decode_base64=True):
+        if _json_has_secret(value):
             return True
     return False
 
 
 def scan_notebook_json(nb: dict, name: str) -> list[str]:
-    """``name: cell N source line L`` / ``... attachment A`` / ``... output`` / ``... metadata`` for every secret."""
+    """``name: cell N source line L`` / ``... attachment A`` / ``... output`` / ``... metadata`` for every secret.
+
+    Every string of the outputs, attachments and metadata is read as the text it holds (JSON escapes decoded,
+    lists of lines joined); a cell that is not a JSON object is named ``name: cell N``.
+    """
     hits: list[str] = []
     for index, cell in enumerate(nb.get("cells", []), 1):
+        if not isinstance(cell, dict):
+            if _json_has_secret(cell):
+                hits.append(f"{name}: cell {index}")
+            continue
         for number in secret_lines(_joined(cell.get("source", ""))):
             hits.append(f"{name}: cell {index} source line {number}")
-        for attachment, bundle in (cell.get("attachments") or {}).items():
+        attachments = cell.get("attachments") or {}
+        for attachment, bundle in (attachments.items() if isinstance(attachments, dict) else [("", attachments)]):
             if _attachment_has_secret(bundle):
-                hits.append(f"{name}: cell {index} attachment {attachment}")
-        if any(_output_has_secret(output) for output in cell.get("outputs", []) or []):
+                hits.append(f"{name}: cell {index} attachment {attachment}".rstrip())
+        outputs = cell.get("outputs") or []
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        if any(_output_has_secret(output) for output in outputs) or _streams_have_secret(outputs):
             hits.append(f"{name}: cell {index} output")
-        if cell.get("metadata") and text_has_secret(json.dumps(cell["metadata"]), decode_base64=True):
+        if cell.get("metadata") and _json_has_secret(cell["metadata"]):
             hits.append(f"{name}: cell {index} metadata")
     rest = {key: value for key, value in nb.items() if key != "cells"}
-    if text_has_secret(json.dumps(rest, indent=1), decode_base64=True):
+    if _json_has_secret(rest):
         hits.append(f"{name}: notebook metadata")
     return hits
 

@@ -226,7 +226,7 @@ def test_a_token_refuses_the_zip_and_names_every_place(work, tmp_path):
     with pytest.raises(handin.SubmissionError) as info:
         handin.build_zip("b09901001", work, tmp_path / "out")
     assert str(info.value).startswith("refused: something shaped like a Hugging Face token is in 02_toy.ipynb: cell 9 "
-                                      "source line 2. Delete it from the cell")
+                                      "source line 2. Remove it: delete it from the cell's code. ")
     assert token not in str(info.value) and not (tmp_path / "out").exists()
 
 

@@ -97,8 +97,10 @@ def test_the_refusal_message_names_every_place_and_what_to_do(work, tmp_path):
         handin.build_zip("b09901001", work, tmp_path / "out")
     assert str(info.value) == (
         "refused: something shaped like a Hugging Face token is in 02_toy.ipynb: cell 1 source line 1; "
-        "02_toy.ipynb: cell 2 source line 1. Delete it from the cell (and its output: Edit > Clear all outputs), "
-        "save, and revoke that token in your Hugging Face settings — use the Colab Secrets panel (HF_TOKEN) instead.")
+        "02_toy.ipynb: cell 2 source line 1. Remove it: delete it from the cell's code. Save the notebook and hand in "
+        "again. Then revoke that token in your Hugging Face settings (Access Tokens) and never write one in a notebook: "
+        "put it in the Colab Secrets panel (key icon, secret HF_TOKEN, notebook access on) or in the HF_TOKEN "
+        "environment variable, where the helpers read it.")
 
 
 def test_a_notebook_over_40_mb_is_named_with_the_limit(work):
