@@ -66,6 +66,7 @@ TESTS = (
     "tests/test_handin_mutants.py",
     "tests/test_tokenscan.py",
     "tests/test_tokenscan_mutants.py",
+    "tests/test_tokenscan_json.py",
     "tests/test_secrets.py::test_scanner_finds_a_planted_token",
     "tests/test_metrics.py",
     "tests/test_chat.py",
@@ -77,6 +78,7 @@ TESTS = (
     "tests/test_grading.py",
     "tests/test_grader_units.py",
     "tests/test_grader_mutants.py",
+    "tests/test_grading_parts.py",  # (not tests/test_harness_units.py: it calls no mutated module, and takes 10 s)
     "tests/test_authoring.py",
     "tests/test_authoring_units.py",
     "tests/test_authoring_mutants.py",

@@ -38,6 +38,11 @@ def _alarm(signum, frame):
     raise Deadline()
 
 
+def timed_out(seconds: float) -> str:
+    """``timed out after 60 s`` / ``after 0.5 s``: the time that was allowed, to a tenth of a second."""
+    return f"timed out after {round(seconds, 1):g} s"
+
+
 def to_plain(value, depth: int = 0):
     """JSON-safe copy of a function's output: tensors/arrays as {"__array__", "dtype", "shape"}, tuples as lists."""
     if depth > 20:
@@ -128,17 +133,19 @@ class Harness:
         return self.objects[name]
 
     def run_cell(self, source: str, seconds: float):
-        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.5))
+        """Run one cell with ``seconds`` to finish (at least half a second); its error line, or None."""
+        allowed = max(seconds, 0.5)  # a cell reached with the notebook's time used up still gets a moment
+        signal.setitimer(signal.ITIMER_REAL, allowed)
         try:
             result = self.shell.run_cell(source, store_history=False, silent=False)
         except Deadline:
-            return f"timed out after {seconds:.0f} s"
+            return timed_out(allowed)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         err = result.error_before_exec or result.error_in_exec
         if err is not None:
             if isinstance(err, Deadline):
-                return f"timed out after {seconds:.0f} s"
+                return timed_out(allowed)
             return f"{type(err).__name__}: {str(err)[:300]}"
         return None
 
@@ -173,7 +180,7 @@ class Harness:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 self.emit(record | {"ok": True, "out": out})
             except Deadline:
-                self.emit(record | {"ok": False, "error": f"timed out after {min(test['timeout_s'], remaining):.0f} s"})
+                self.emit(record | {"ok": False, "error": timed_out(min(test["timeout_s"], remaining))})
             except Exception as err:  # the student's error is the test's result
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 self.emit(record | {"ok": False, "error": f"{type(err).__name__}: {str(err)[:300]}"})

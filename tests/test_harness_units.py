@@ -1,0 +1,508 @@
+"""The grading harness (helpers/coursework/grading/harness.py) run in this process, on small jobs.
+
+In a real grading run the harness is a subprocess inside bubblewrap (tests/test_grading.py), where coverage
+does not see it. Here the same functions run in-process: ``to_plain`` on every kind of output, ``emit``,
+``resolve``/``reference_object`` with stand-in loaders, ``run_cell``/``run_notebook`` with a real IPython shell
+(cell errors, time limits, undefined functions, outputs the grader cannot read) and ``main`` end to end
+through a pipe. Expected records are written out by hand.
+"""
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.coursework.grading import harness
+
+GRADING_DIR = Path(harness.__file__).resolve().parent
+
+
+# ----------------------------------------------------------------------------- to_plain
+
+
+def nested(depth: int):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    label: str
+    weights: tuple
+
+
+class FakeNumpyScalar:
+    """Has ``item`` and says it comes from numpy, but no dtype/shape (the last numpy branch)."""
+
+    __module__ = "numpy"
+
+    def item(self):
+        return 7
+
+
+@pytest.mark.parametrize("value, plain", [
+    (None, None), (True, True), (0, 0), (-3, -3), ("é", "é"), (2.5, 2.5),
+    (math.inf, {"__float__": "inf"}), (-math.inf, {"__float__": "-inf"}), (math.nan, {"__float__": "nan"}),
+    ((1, (2, 3)), [1, [2, 3]]),
+    ({1: "a", "b": (None,)}, {"1": "a", "b": [None]}),
+    (Point(1, "p", (0.5,)), {"x": 1, "label": "p", "weights": [0.5]}),
+    (torch.tensor([0.5, -1.0]), {"__array__": [0.5, -1.0], "dtype": "float32", "shape": [2]}),
+    (torch.tensor([[1, 2]]), {"__array__": [[1, 2]], "dtype": "int64", "shape": [1, 2]}),
+    (torch.tensor([0.25], dtype=torch.float16), {"__array__": [0.25], "dtype": "float16", "shape": [1]}),
+    (torch.tensor([True, False]), {"__array__": [True, False], "dtype": "bool", "shape": [2]}),
+    (torch.tensor([[math.inf], [math.nan]]),
+     {"__array__": [[{"__float__": "inf"}], [{"__float__": "nan"}]], "dtype": "float32", "shape": [2, 1]}),
+    (torch.ones(2, requires_grad=True) * 3, {"__array__": [3.0, 3.0], "dtype": "float32", "shape": [2]}),
+    (np.array([[1.5, -math.inf]]), {"__array__": [[1.5, {"__float__": "-inf"}]], "dtype": "float64", "shape": [1, 2]}),
+    (np.array([1, 2], dtype=np.int32), {"__array__": [1, 2], "dtype": "int32", "shape": [2]}),
+    (np.array(4.0), 4.0), (np.float32(0.5), 0.5), (np.int64(3), 3), (np.bool_(True), True),
+    (FakeNumpyScalar(), 7),
+    (nested(20), nested(20)),
+])
+def test_outputs_become_plain_json(value, plain):
+    got = harness.to_plain(value)
+    assert got == plain or (got != got and plain != plain)
+    json.dumps(got, allow_nan=False)  # every plain value is strict JSON
+    assert type(got) is type(plain)
+
+
+def test_float_tensors_are_sent_in_double_precision():
+    got = harness.to_plain(torch.tensor([0.1]))
+    assert got["__array__"] == [0.10000000149011612]  # float32's 0.1, exactly, not rounded to a short repr
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (nested(21), ValueError, "nested too deeply"),
+    ("x" * 100_001, ValueError, "output string of 100001 characters is too long"),
+    (object(), TypeError, "the function returned a object, which the grader cannot read"),
+    (Point, TypeError, "the function returned a type, which the grader cannot read"),
+    ({1, 2}, TypeError, "the function returned a set"),
+    (b"bytes", TypeError, "the function returned a bytes"),
+])
+def test_outputs_the_grader_cannot_read_are_refused(value, error, words):
+    with pytest.raises(error) as info:
+        harness.to_plain(value)
+    assert words in str(info.value)
+
+
+def test_the_longest_allowed_string_passes():
+    assert harness.to_plain("y" * 100_000) == "y" * 100_000
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda n: torch.zeros(n), "output tensor of shape (5,) is too large"),
+    (lambda n: np.zeros(n), "output array of shape (5,) is too large"),
+    (lambda n: [0] * n, "output list is too long"),
+    (lambda n: tuple(range(n)), "output list is too long"),
+])
+def test_size_limits_at_the_boundary(monkeypatch, make, words):
+    monkeypatch.setattr(harness, "MAX_ELEMENTS", 4)
+    assert harness.to_plain(make(4)) is not None
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        harness.to_plain(make(5))
+
+
+def test_non_finite_floats_are_encoded_at_any_depth():
+    assert harness._finite([1.0, [math.inf, [math.nan, 2]], "x"]) == [
+        1.0, [{"__float__": "inf"}, [{"__float__": "nan"}, 2]], "x"]
+    assert harness._finite(-math.inf) == {"__float__": "-inf"} and harness._finite(3) == 3
+
+
+# ----------------------------------------------------------------------------- emit
+
+
+class Sink:
+    def __init__(self):
+        self.text, self.flushes = "", 0
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        self.flushes += 1
+
+
+def test_emit_writes_one_json_line_and_flushes_it():
+    sink = Sink()
+    h = harness.Harness({}, sink)
+    h.emit({"nb": "01", "out": "é"})
+    h.emit({"done": True})
+    assert sink.text == '{"nb": "01", "out": "é"}\n{"done": true}\n' and sink.flushes == 2
+
+
+def test_a_line_over_the_limit_is_sent_without_its_output(monkeypatch):
+    at_limit = {"nb": "01", "fn": "f", "ok": True, "out": "z" * 38}
+    monkeypatch.setattr(harness, "MAX_LINE", len('{"nb": "01", "fn": "f", "ok": true, "out": "' + "z" * 38 + '"}'))
+    sink = Sink()
+    h = harness.Harness({}, sink)
+    h.emit(at_limit | {"out": "z" * 39})  # one character over
+    h.emit(at_limit)  # at the limit: sent as it is
+    first, second = sink.text.splitlines()
+    assert json.loads(first) == {"nb": "01", "fn": "f", "ok": False, "error": "output too large"}
+    assert json.loads(second) == at_limit
+
+
+def test_emit_refuses_nan_rather_than_writing_invalid_json():
+    with pytest.raises(ValueError):
+        harness.Harness({}, Sink()).emit({"out": math.nan})
+
+
+# ----------------------------------------------------------------------------- resolve and reference objects
+
+
+class FakeTokenizer:
+    def __init__(self):
+        self.vocab = {" cat": [5], " dog": [7]}
+
+    def __call__(self, text, add_special_tokens=True, return_tensors=None):
+        return {"input_ids": self.vocab[text]}
+
+
+@pytest.fixture
+def with_makers(monkeypatch):
+    """``makers`` importable by its bare name, as the harness sees it next to itself in /grader."""
+    monkeypatch.syspath_prepend(str(GRADING_DIR))
+    monkeypatch.delitem(sys.modules, "makers", raising=False)
+
+
+def test_resolve_builds_refs_and_makes_inside_lists_tuples_and_dicts(with_makers):
+    h = harness.Harness({}, Sink())
+    tokenizer = FakeTokenizer()
+    h.objects = {"model": "the model", "tokenizer": tokenizer}
+    value = [{"__ref__": "model"}, ({"__ref__": "tokenizer"}, 3), {"k": {"__ref__": "model"}, "n": [1.5]},
+             {"__make__": "uniform_words_filter", "args": [{"__ref__": "tokenizer"}], "kwargs": {"words": ["dog", 1]}}]
+    got = h.resolve(value)
+    assert got[0] == "the model" and got[1] == (tokenizer, 3) and isinstance(got[1], tuple)
+    assert got[2] == {"k": "the model", "n": [1.5]}
+    inf = -math.inf
+    assert got[3](torch.zeros(1, 8)).tolist() == [[inf, 0.0, inf, inf, inf, inf, inf, 0.0]]
+
+
+def test_resolve_leaves_plain_values_and_empty_markers_alone(with_makers):
+    h = harness.Harness({}, Sink())
+    assert h.resolve({"__ref__": "", "__make__": None, "x": (1, "a")}) == {"__ref__": "", "__make__": None, "x": (1, "a")}
+    assert h.resolve("model") == "model" and h.resolve(None) is None
+
+
+def test_reference_objects_are_loaded_once_each(monkeypatch):
+    from helpers import backend
+
+    calls = []
+    monkeypatch.setattr(backend, "load_lm", lambda: calls.append("lm") or ("M", "T"))
+    monkeypatch.setattr(backend, "load_cross_encoder", lambda: calls.append("ce") or "CE")
+    monkeypatch.setattr(backend, "load_sae", lambda: calls.append("sae") or "SAE")
+    h = harness.Harness({}, Sink())
+    assert [h.reference_object(n) for n in ("tokenizer", "model", "sae", "cross_encoder", "sae", "model")] == [
+        "T", "M", "SAE", "CE", "SAE", "M"]
+    assert calls == ["lm", "sae", "ce"]
+    with pytest.raises(KeyError):
+        h.reference_object("optimizer")
+
+
+# ----------------------------------------------------------------------------- cells and notebooks in IPython
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory):
+    """One IPython shell for the module (no history file); __main__ and the singleton are restored after."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    main_module = sys.modules["__main__"]
+    old_handler = signal.signal(signal.SIGALRM, harness._alarm)
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.ipython_dir = str(tmp_path_factory.mktemp("ipython"))
+    instance = InteractiveShell.instance(config=config)
+    instance.showtraceback = lambda *a, **k: None
+    yield instance
+    InteractiveShell.clear_instance()
+    sys.modules["__main__"] = main_module
+    signal.signal(signal.SIGALRM, old_handler)
+
+
+@pytest.fixture
+def h(shell, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    h = harness.Harness({}, Sink())
+    h.shell = shell
+    shell.reset(new_session=False)
+    return h
+
+
+def records(h):
+    return [json.loads(line) for line in h.results.text.splitlines()]
+
+
+def timer_is_off():
+    return signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("source, error", [
+    ("x = 1", None),
+    ("raise ValueError('boom')", "ValueError: boom"),
+    ("raise KeyError('k')", "KeyError: 'k'"),
+    ("def f(:\n    pass", "SyntaxError: "),
+    ("raise RuntimeError('" + "m" * 400 + "')", "RuntimeError: " + "m" * 300),
+    ("undefined_name", "NameError: name 'undefined_name' is not defined"),
+])
+def test_run_cell_returns_the_error_line_or_none(h, source, error):
+    got = h.run_cell(source, 5.0)
+    assert (got is None) if error is None else got.startswith(error)
+    if error and error.startswith("RuntimeError"):
+        assert got == error
+    assert timer_is_off()
+
+
+def test_a_cell_past_its_time_is_stopped(h):
+    assert h.run_cell("while True:\n    pass", 1.0) == "timed out after 1 s"
+    assert timer_is_off()
+    assert h.run_cell("y = 2", 5.0) is None and h.shell.user_ns["y"] == 2  # the shell still works
+
+
+def test_a_cell_gets_at_least_half_a_second_even_with_no_time_left(h):
+    assert h.run_cell("import time\ntime.sleep(0.2)\nz = 3", -10.0) is None and h.shell.user_ns["z"] == 3
+    assert h.run_cell("import time\ntime.sleep(5)", -10.0) == "timed out after 0.5 s"  # not "-10 s"
+
+
+def test_a_deadline_outside_the_cell_code_is_a_time_out(h):
+    class Stuck:
+        def run_cell(self, *args, **kwargs):
+            raise harness.Deadline()
+
+    h.shell = Stuck()
+    assert h.run_cell("x = 1", 2.44) == "timed out after 2.4 s" and timer_is_off()
+
+
+DOUBLE = "def double(x, k=2):\n    print('student output')\n    return k * x\n"
+TOOLS = '''
+import time
+def loop(x):
+    while True:
+        pass
+def crash(x):
+    raise ZeroDivisionError("no " + str(x))
+def opaque(x):
+    return object()
+def push(items):
+    items.append(99)
+    return len(items)
+not_a_function = 3
+'''
+
+
+def job(name="01_toy", timeout_s=30.0, context=("import math",), cells=(DOUBLE,), tests=()):
+    return {"name": name, "timeout_s": timeout_s, "context": list(context), "cells": list(cells), "tests": list(tests)}
+
+
+def case_of(function, case, *args, timeout_s=5.0, **kwargs):
+    return {"exercise": "1.1", "function": function, "case": case, "args": list(args), "kwargs": kwargs,
+            "timeout_s": timeout_s}
+
+
+def test_run_notebook_reports_every_case_in_order(h, tmp_path):
+    nb = job(cells=[DOUBLE, TOOLS], tests=[
+        case_of("double", "four", 4), case_of("double", "kw", 4, k=3), case_of("crash", "div", 5), case_of("opaque", "obj", 1),
+        case_of("missing", "none", 1), case_of("not_a_function", "three", 1), case_of("push", "first", [1]),
+        case_of("push", "again", [1])])
+    h.run_notebook(nb)
+    got = records(h)
+    done = got.pop()
+    assert got == [
+        {"nb": "01_toy", "fn": "double", "case": "four", "ok": True, "out": 8},
+        {"nb": "01_toy", "fn": "double", "case": "kw", "ok": True, "out": 12},
+        {"nb": "01_toy", "fn": "crash", "case": "div", "ok": False, "error": "ZeroDivisionError: no 5"},
+        {"nb": "01_toy", "fn": "opaque", "case": "obj", "ok": False,
+         "error": "TypeError: the function returned a object, which the grader cannot read"},
+        {"nb": "01_toy", "fn": "missing", "case": "none", "ok": False, "error": "`missing` is not defined by the notebook"},
+        {"nb": "01_toy", "fn": "not_a_function", "case": "three", "ok": False,
+         "error": "`not_a_function` is not defined by the notebook"},
+        {"nb": "01_toy", "fn": "push", "case": "first", "ok": True, "out": 2},
+        {"nb": "01_toy", "fn": "push", "case": "again", "ok": True, "out": 2},  # the job's args are copied per case
+    ]
+    assert set(done) == {"nb", "done", "seconds"} and done["nb"] == "01_toy" and done["done"] is True
+    assert 0 <= done["seconds"] < 10
+    assert nb["tests"][6]["args"] == [[1]]
+    assert Path.cwd() == tmp_path and (tmp_path / "01_toy").is_dir()  # ran in its own folder, came back
+    assert timer_is_off()
+
+
+def test_cell_errors_are_reported_by_kind_and_number_and_the_rest_still_runs(h):
+    nb = job(context=["import math", "raise ImportError('no module')"], cells=["1/0", DOUBLE],
+             tests=[case_of("double", "two", 2)])
+    h.run_notebook(nb)
+    got = records(h)[:-1]
+    assert got == [{"nb": "01_toy", "cell": "context 2", "error": "ImportError: no module"},
+                   {"nb": "01_toy", "cell": "exercise 1", "error": "ZeroDivisionError: division by zero"},
+                   {"nb": "01_toy", "fn": "double", "case": "two", "ok": True, "out": 4}]
+
+
+def test_a_case_past_its_time_is_stopped_and_the_next_case_runs(h):
+    nb = job(cells=[DOUBLE, TOOLS], tests=[case_of("loop", "forever", 1, timeout_s=1.0), case_of("double", "after", 5)])
+    h.run_notebook(nb)
+    assert records(h)[:-1] == [{"nb": "01_toy", "fn": "loop", "case": "forever", "ok": False, "error": "timed out after 1 s"},
+                               {"nb": "01_toy", "fn": "double", "case": "after", "ok": True, "out": 10}]
+    assert timer_is_off()
+
+
+def test_a_notebook_out_of_time_skips_its_remaining_cases(h):
+    nb = job(timeout_s=0.6, cells=["import time\ntime.sleep(0.7)", DOUBLE], tests=[case_of("double", "late", 1)])
+    h.run_notebook(nb)
+    got = records(h)
+    assert got[0]["cell"] == "exercise 1" and got[0]["error"] in ("timed out after 0.5 s", "timed out after 0.6 s")
+    assert got[-2] == {"nb": "01_toy", "fn": "double", "case": "late", "ok": False,
+                       "error": "the notebook ran out of time before this test"}
+
+
+def test_a_case_gets_the_notebooks_remaining_time_when_that_is_shorter(h):
+    nb = job(timeout_s=1.5, cells=[DOUBLE, TOOLS], tests=[case_of("loop", "forever", 1, timeout_s=60.0)])
+    h.run_notebook(nb)
+    [case] = [r for r in records(h) if r.get("fn")]
+    seconds = float(case["error"].removeprefix("timed out after ").removesuffix(" s"))
+    assert 1.0 <= seconds <= 1.5  # what was left of the notebook's 1.5 s, not the case's 60
+
+
+def test_each_notebook_starts_from_a_fresh_namespace(h):
+    h.run_notebook(job(name="01_a", tests=[case_of("double", "one", 1)]))
+    h.run_notebook(job(name="02_b", cells=["y = 1"], tests=[case_of("double", "one", 1)]))
+    cases = [r for r in records(h) if r.get("fn")]
+    assert cases == [{"nb": "01_a", "fn": "double", "case": "one", "ok": True, "out": 2},
+                     {"nb": "02_b", "fn": "double", "case": "one", "ok": False, "error": "`double` is not defined by the notebook"}]
+
+
+def test_student_output_goes_to_a_capped_buffer():
+    buffer = harness.CappedBuffer(limit=5)
+    assert buffer.writable() is True
+    assert buffer.write("abc") == 3 and buffer.write("defgh") == 5 and buffer.write("ij") == 2
+    assert "".join(buffer.parts) == "abcde" and buffer.size == 5
+    assert harness.CappedBuffer().limit == 20_000
+
+
+# ----------------------------------------------------------------------------- main, end to end through a pipe
+
+
+def run_main(tmp_path, monkeypatch, notebooks, course_root="/nowhere"):
+    """``harness.main`` on a job file, as the sandbox starts it; returns (exit code, result records, sys.path seen)."""
+    job_file = tmp_path / "job.pt"
+    torch.save({"notebooks": notebooks}, job_file)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("LAB_COURSE_ROOT", course_root)
+    read_fd, write_fd = os.pipe()
+    fcntl.fcntl(read_fd, fcntl.F_SETFL, os.O_NONBLOCK)
+    try:
+        code = harness.main(["harness.py", str(job_file), str(write_fd)])
+        seen_path = list(sys.path)
+        import gc
+        gc.collect()  # main's file object owns write_fd: collected, it closes it
+        data = b""
+        while True:
+            try:
+                block = os.read(read_fd, 65536)
+            except BlockingIOError:
+                break
+            if not block:
+                break
+            data += block
+    finally:
+        os.close(read_fd)
+    return code, [json.loads(line) for line in data.decode().splitlines()], seen_path, work
+
+
+def test_main_runs_every_notebook_between_ready_and_finished(shell, tmp_path, monkeypatch):
+    old = signal.getsignal(signal.SIGALRM)
+    code, got, path, work = run_main(tmp_path, monkeypatch, [
+        job(name="01_a", tests=[case_of("double", "three", 3)]),
+        job(name="02_b", cells=["def double(x):\n    return x + x + 1"], tests=[case_of("double", "three", 3)])])
+    assert code == 0
+    assert [r for r in got if "seconds" not in r] == [
+        {"ready": True},
+        {"nb": "01_a", "fn": "double", "case": "three", "ok": True, "out": 6},
+        {"nb": "02_b", "fn": "double", "case": "three", "ok": True, "out": 7},
+        {"finished": True}]
+    assert [r["nb"] for r in got if "seconds" in r] == ["01_a", "02_b"]
+    assert path[:2] == ["/nowhere", str(GRADING_DIR)]  # the course, then makers next to the harness
+    assert sorted(p.name for p in work.iterdir()) == ["01_a", "02_b"]  # each notebook in its folder under the start
+    assert signal.getsignal(signal.SIGALRM) is harness._alarm
+    assert isinstance(sys.stdout, harness.CappedBuffer) and "student output" in "".join(sys.stdout.parts)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_main_reports_a_broken_notebook_and_goes_on(shell, tmp_path, monkeypatch):
+    old = signal.getsignal(signal.SIGALRM)
+    broken = job(name="01_broken")
+    del broken["tests"]
+    code, got, _, _ = run_main(tmp_path, monkeypatch, [broken, job(name="02_ok", tests=[case_of("double", "one", 1)])])
+    assert code == 0 and got[0] == {"ready": True} and got[-1] == {"finished": True}
+    error = next(r for r in got if r.get("nb") == "01_broken")
+    assert set(error) == {"nb", "error", "done"} and error["done"] is True
+    assert "KeyError: 'tests'" in error["error"] and len(error["error"]) <= 500
+    assert {"nb": "02_ok", "fn": "double", "case": "one", "ok": True, "out": 2} in got
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_main_reports_a_notebook_whose_time_ran_out_outside_a_cell(shell, tmp_path, monkeypatch):
+    old = signal.getsignal(signal.SIGALRM)
+    real = harness.Harness.run_notebook
+
+    def run_notebook(self, nb):
+        if nb["name"] == "01_slow":
+            raise harness.Deadline()
+        return real(self, nb)
+
+    monkeypatch.setattr(harness.Harness, "run_notebook", run_notebook)
+    code, got, _, _ = run_main(tmp_path, monkeypatch, [job(name="01_slow"), job(name="02_ok", tests=[case_of("double", "one", 1)])])
+    assert got[1] == {"nb": "01_slow", "error": "timed out", "done": True}
+    assert got[2] == {"nb": "02_ok", "fn": "double", "case": "one", "ok": True, "out": 2}
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_the_course_root_defaults_to_the_sandbox_mount(shell, tmp_path, monkeypatch):
+    old = signal.getsignal(signal.SIGALRM)
+    monkeypatch.delenv("LAB_COURSE_ROOT", raising=False)
+    job_file = tmp_path / "job.pt"
+    torch.save({"notebooks": []}, job_file)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)
+    read_fd, write_fd = os.pipe()
+    try:
+        assert harness.main(["harness.py", str(job_file), str(write_fd)]) == 0
+        assert sys.path[0] == "/course"
+        import gc
+        gc.collect()
+        assert os.read(read_fd, 1000) == b'{"ready": true}\n{"finished": true}\n'
+    finally:
+        os.close(read_fd)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_the_harness_and_makers_import_no_grading_code():
+    """Only harness.py and makers.py are mounted in the sandbox: neither may import the spec, grader or cases."""
+    import ast
+
+    for name in ("harness.py", "makers.py"):
+        tree = ast.parse((GRADING_DIR / name).read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {m for m in imported if m.startswith("helpers.coursework")}, name
+
+
+@pytest.mark.parametrize("seconds, text", [(60.0, "60"), (1.0, "1"), (0.5, "0.5"), (1.44, "1.4"), (59.96, "60")])
+def test_time_out_messages_name_the_allowed_time(seconds, text):
+    assert harness.timed_out(seconds) == f"timed out after {text} s"
