@@ -98,7 +98,7 @@ PYTEST_ARGS = ("-p", "no:cacheprovider", "-p", "no:cov", "-p", "no:nbval", "-p",
 EQUIVALENT: dict[tuple[str, str, str], str] = {}
 # The same by rule: (module or "*", a regular expression the change matches, why it cannot change behaviour).
 EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
-    ("*", r'encoding="utf-8".* -> .*(encoding=None|encoding="UTF-8"|\(\s*\)|, \))',
+    ("*", r'encoding="utf-8".* -> (?!.*encoding="utf-8").*(encoding=None|encoding="UTF-8"|\(\s*\)|, \))',
      'Python 3.11 on Linux reads and writes UTF-8 by default (PEP 538/540 coerce the C locale), and codec names '
      'ignore case: encoding="utf-8", "UTF-8" and the default are the same codec'),
     ("helpers/coursework/grading/compare.py", r'in "XXbiuf?XX"',
@@ -138,6 +138,32 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      "without a version nbformat.writes keeps the notebook's own format, and render only gets format-4 notebooks (make_student sets 4; a v3 node also came out as 4)"),
     ("helpers/coursework/authoring.py", r'return text if (\(text\.endswith\("\\n"\)\) and False|text\.endswith\("XX\\nXX"\))',
      "nbformat.writes never ends its text with a newline, so the newline is always added"),
+    ("helpers/coursework/grading/grader.py", r'return "XX\\nXX"\.join\(line\.rstrip\(\)',
+     "_norm's text is only compared for equality, and joining newline-free lines with a separator that holds a "
+     "newline is as one-to-one as joining them with the newline alone"),
+    ("helpers/coursework/grading/grader.py", r'return "".join\(source\) if \(isinstance\(source, list\)\) or True',
+     'every notebook is validated by nbformat (read_notebook) before its cells are read: a source is a str or a '
+     'list of str, and "".join of a str is that str'),
+    ("helpers/coursework/grading/grader.py", r'tol = q\.get\("tolerance", 1\.0\)',
+     "load_spec only validates the tolerance (finite, >= 0): a missing one is valid as 0.0 and as 1.0, and the "
+     "spec is returned unchanged (score_notebook reads its own default)"),
+    ("helpers/coursework/grading/grader.py", r'raw\.decode\("UTF-8", "replace"\)',
+     "codec names ignore case"),
+    ("helpers/coursework/grading/grader.py", r"culprit_seen = False -> culprit_seen = None",
+     "the flag is only tested for truth, and None is false like False"),
+    ("helpers/coursework/grading/grader.py", r'"XX\\x00XX" in name',
+     "zipfile cuts every entry name at its first NUL byte (ZipInfo), so no name holds one and the clause never decides"),
+    ("helpers/coursework/grading/grader.py", r'results = results or \{"cases": \{\}, "errors": \[\], ("XXdoneXX"|"DONE"|"done"): (False|True)\}',
+     'score_notebook reads "cases" and "errors" of the results, never "done"'),
+    ("helpers/coursework/grading/grader.py", r'"errors": results\.get\("errors", (None)?\)',
+     'every results dict score_notebook gets has "errors" (parse_results, run_notebooks and its own default make it)'),
+    ("helpers/coursework/grading/grader.py", r"ensure_ascii=None\)",
+     "json tests ensure_ascii for truth: None writes the same text as False"),
+    ("helpers/coursework/grading/grader.py", r'open\(path, "w", (newline=None, )?encoding="utf-8"\)',
+     'grading runs on Linux only (bubblewrap), where newline=None translates "\\n" to "\\n": the csv module\'s '
+     '"\\r\\n" is written unchanged, as with newline=""'),
+    ("helpers/coursework/grading/grader.py", r'extrasaction="IGNORE"',
+     'csv.DictWriter checks extrasaction.lower() and then only compares it with "raise": "IGNORE" ignores too'),
     ("helpers/coursework/authoring.py", r"match = LINE_RE\.match\(line\) -> match = None|"
                                         r'if \(match\) and False else line',
      "what LINE_RE cuts off is the trailing `# SOLUTION` comment, which parses (and matches the assignment pattern) "
