@@ -66,7 +66,7 @@ def test_merge_into_a_new_nested_folder_and_again_into_it(tmp_path):
     assert (out / "grades.csv").read_bytes().decode() == expected
 
 
-# ----------------------------------------------------------------------------- the complete run of 2026-11-27
+# ----------------------------------------------------------------------------- the complete run of 2026-11-26 (later run)
 # The survivors of the first complete mutation run of grader.py. Helpers (no tests) come from test_grader_units.
 
 import zipfile  # noqa: E402
