@@ -59,9 +59,12 @@ def test_homework_loop_generates_the_greedy_tokens_without_stopping(lm):
 
 
 def test_homework_labels_are_shifted_by_one_on_the_offline_google_prompt(lm):
-    """The homework's labels drop <bos> and include the never-fed last token: label p names token p + 1."""
+    """The homework's labels drop <bos> and include the never-fed last token: label p names token p + 1.
+
+    "Google" without the original's trailing space: the offline model generates no <eos> from it in 20 tokens.
+    """
     model, tokenizer = lm
-    hw = homework_attention_loop(model, tokenizer, "Google ", 20, layer=10)
+    hw = homework_attention_loop(model, tokenizer, "Google", 20, layer=10)
     T = hw.input_ids.shape[1]
     assert hw.labels[0] == "Google" and len(hw.labels) == T - 1
     assert hw.labels == tokenizer.convert_ids_to_tokens(hw.input_ids[0, 1:].tolist())
@@ -69,9 +72,9 @@ def test_homework_labels_are_shifted_by_one_on_the_offline_google_prompt(lm):
 
 
 def test_homework_labels_lose_a_generated_eos(lm):
-    """A generated <eos> disappears from the decoded text, so the labels after it are off by two."""
+    """A generated <eos> disappears from the decoded text, so the labels after it are off by two (the notebook's case)."""
     model, tokenizer = lm
-    hw = homework_attention_loop(model, tokenizer, "Google", 20, layer=10)
+    hw = homework_attention_loop(model, tokenizer, "Google ", 20, layer=10)
     generated = hw.input_ids[0, hw.prompt_len :].tolist()
     assert tokenizer.eos_token_id in generated  # the offline model ends its sentence, then carries on
     assert len(hw.labels) < hw.input_ids.shape[1] - 1

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import colab, handin
 from tests.tokens import fake_hf_token
-from tests.toycourse import toy_notebook
+from tests.toycourse import toy_notebook, toy_work_folder
 
 # ----------------------------------------------------------------------------- answers
 
@@ -136,9 +136,7 @@ def test_bad_student_ids(student_id):
 
 @pytest.fixture
 def work(tmp_path):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    nbformat.write(toy_notebook(), folder / "01_toy.ipynb")
+    folder = toy_work_folder(tmp_path)
     nb = toy_notebook()
     nb.cells[4].source = 'def double(x):\n    # YOUR CODE HERE\n    raise NotImplementedError("exercise 1.1: implement double")'
     nb.cells[10].source = 'answers.choose("p1.q1", ...)\nanswers.fill("p1.q2", 42)'

@@ -10,15 +10,12 @@ import pytest
 
 from helpers import colab, handin
 from tests.tokens import fake_hf_token
-from tests.toycourse import toy_notebook
+from tests.toycourse import toy_notebook, toy_work_folder
 
 
 @pytest.fixture
 def work(tmp_path):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    nbformat.write(toy_notebook(), folder / "01_toy.ipynb")
-    return folder
+    return toy_work_folder(tmp_path)
 
 
 # ----------------------------------------------------------------------------- temporary files

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import handin, tokenscan
 from tests.tokens import fake_hf_token, fake_secret
-from tests.toycourse import toy_notebook
+from tests.toycourse import toy_notebook, toy_work_folder
 
 T = fake_hf_token(seed=31)  # hf_ + 34 letters/digits: 37 characters
 S = fake_secret(seed=31)  # a credential without the hf_ prefix: only its place in login() makes it a secret
@@ -141,10 +141,7 @@ def test_the_raw_pass_over_a_notebook_file_reads_escaped_json(tmp_path):
 
 @pytest.fixture
 def work(tmp_path):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    nbformat.write(toy_notebook(), folder / "01_toy.ipynb")
-    return folder
+    return toy_work_folder(tmp_path)
 
 
 def test_the_hand_in_refuses_a_login_in_an_output_and_says_where_and_how_to_fix_it(work, tmp_path):

@@ -129,3 +129,11 @@ def write_zip(directory: Path, student_id: str, nb: dict, name: str = "01_toy") 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.ipynb").write_text(json.dumps(nb))
     return handin.build_zip(student_id, folder, directory)
+
+
+def toy_work_folder(tmp_path: Path) -> Path:
+    """A student's work folder ``tmp_path/work`` holding the toy course's ``01_toy.ipynb``."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    nbformat.write(toy_notebook(), folder / "01_toy.ipynb")
+    return folder

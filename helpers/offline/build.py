@@ -30,6 +30,7 @@ Stages
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import io
 import json
@@ -45,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers.offline import corpus
+from helpers.offline import corpus, wordnet
 
 TIME_TRAVEL_FEATURE = 10004
 SAE_LAYER = 20
@@ -75,7 +76,7 @@ FULL = {
         "max_position_embeddings": 1024,
         "initializer_range": 0.04,
     },
-    "lm_train": {"steps": 460, "lr": 5e-3, "warmup": 30, "max_tokens": 1024, "max_len": 256,
+    "lm_train": {"steps": 1400, "lr": 5e-3, "warmup": 30, "max_tokens": 1024, "max_len": 256,
                  "weight_decay": 0.01, "betas": [0.9, 0.95], "grad_clip": 1.0, "min_lr_ratio": 0.1},
     "ce": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
            "max_position_embeddings": 512, "wordpiece_vocab": 3000},
@@ -318,6 +319,19 @@ def train_lm(tok, train_docs, p: dict, t: dict):
             "tokens_seen": tokens_seen, "epochs": tokens_seen / n_tokens,
             "final_train_loss": float(np.mean(losses[-50:]))}
     return model, info
+
+
+def general_english_loss(model, tok) -> dict:
+    """Loss (nats per token) on simple English the model has not seen, next to ln(vocabulary)."""
+    heldout = [[tok.bos_token_id] + tok(s, add_special_tokens=False)["input_ids"]
+               for s in corpus.general_sentences("heldout")]
+    probes = [[tok.bos_token_id] + tok(s, add_special_tokens=False)["input_ids"] for s in corpus.GENERAL_PROBES]
+    ln_v = math.log(len(tok))
+    out = {"heldout_wordnet_loss": mean_loss(model, heldout), "heldout_wordnet_sentences": len(heldout),
+           "course_probe_loss": mean_loss(model, probes), "course_probe_sentences": len(probes), "ln_vocab": ln_v}
+    out["heldout_wordnet_over_ln_vocab"] = out["heldout_wordnet_loss"] / ln_v
+    out["course_probe_over_ln_vocab"] = out["course_probe_loss"] / ln_v
+    return out
 
 
 @torch.no_grad()
@@ -586,7 +600,15 @@ def prompt_max_activation(model, tok, params, prompt: str, feature: int) -> tupl
     return float(f.max()), float(f[1:].max())
 
 
-def choose_time_travel_feature(model, tok, params) -> tuple[int, dict]:
+def choose_time_travel_feature(model, tok, params, candidates: int = 40) -> tuple[int, dict]:
+    """The feature that fires on time-travel tokens and not elsewhere (train sentences only decide the ranking).
+
+    Among the ``candidates`` best-ranked features that fire on at least 90% of the train time-travel
+    sentences, most often on a content word, the first one that gives the homework's prompt b
+    (decisions and the future, no time travel) a small non-zero maximum below 0.7 x prompt a's is
+    taken, as Gemma's feature 10004 does in the original run (31.76 vs 58.04 there); if none does,
+    the best-ranked one.
+    """
     tt = token_acts_for_sentences(model, tok, corpus.time_travel_sentences("train"))
     neg = token_acts_for_sentences(model, tok, corpus.unrelated_sentences("train")
                                    + corpus.decision_sentences("train")
@@ -597,8 +619,32 @@ def choose_time_travel_feature(model, tok, params) -> tuple[int, dict]:
     m_tt, m_neg = f_tt.mean(0), f_neg.mean(0)
     frac_neg = (f_neg > 0).float().mean(0)
     score = m_tt - 4 * m_neg - 100.0 * (f_bos > 0).float() - 10 * frac_neg * m_tt
-    best = int(score.argmax())
-    return best, {"train_mean_tt": float(m_tt[best]), "train_mean_other": float(m_neg[best])}
+    ranked = [int(i) for i in score.argsort(descending=True)[:candidates]]
+    # fraction of the train time-travel sentences on which a feature fires at all: a time-travel
+    # feature should fire on nearly every one, not on a few memorised ones
+    sentences = corpus.time_travel_sentences("train")
+    acts = [sae_encode(params, token_acts_for_sentences(model, tok, [s]))[:, ranked] for s in sentences]
+    pieces = [tok.convert_ids_to_tokens(tok(s)["input_ids"])[1:] for s in sentences]  # <bos> skipped, like acts
+    covers = (torch.stack([a.amax(0) for a in acts]) > 0).float().mean(0)
+
+    def top_piece(r: int) -> str:
+        """The piece on which candidate ``r`` fires most, most often over the train time-travel sentences."""
+        counts = collections.Counter(p[int(a[:, r].argmax())] for p, a in zip(pieces, acts) if a[:, r].max() > 0)
+        return counts.most_common(1)[0][0].lstrip("\u2581") if counts else ""
+
+    best, rank = ranked[0], 0
+    for r, feature in enumerate(ranked):
+        # fires on nearly every time-travel sentence, and most on a content word ("time", "travel"),
+        # not on punctuation or a function word that only carries the sentence's context
+        if covers[r] < 0.9 or not (top_piece(r).isalpha() and len(top_piece(r)) >= 4):
+            continue
+        a = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_A, feature)[0]
+        b = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_B, feature)[0]
+        if 0 < b < 0.7 * a:
+            best, rank = feature, r
+            break
+    return best, {"train_mean_tt": float(m_tt[best]), "train_mean_other": float(m_neg[best]), "rank": rank,
+                  "train_time_travel_sentences_covered": float(covers[rank]), "top_piece": top_piece(rank)}
 
 
 def permute_features(params: dict, src: int, dst: int) -> dict:
@@ -852,10 +898,12 @@ def main(argv: list[str] | None = None) -> None:
     info["heldout_tokens"] = sum(len(s) for s in held)
     info["ln_vocab"] = math.log(len(tok))
     info["reload_max_logit_diff"] = diff
+    info["general_english"] = general_english_loss(model, tok)
     results["lm"] = info
     timings["lm"] = time.time() - t
     _log(f"== lm {timings['lm']:.1f}s: final train loss {info['final_train_loss']:.4f}, held-out loss "
-         f"{info['heldout_loss']:.4f} vs ln(vocab) {info['ln_vocab']:.4f}; reload diff {diff:.2e}")
+         f"{info['heldout_loss']:.4f} vs ln(vocab) {info['ln_vocab']:.4f}; reload diff {diff:.2e}; "
+         f"general English {json.dumps(_round(info['general_english']))}")
 
     t = time.time()
     results["cross_encoder"] = build_cross_encoder(out / "cross_encoder", P["ce"], P["ce_train"])
@@ -908,9 +956,17 @@ def main(argv: list[str] | None = None) -> None:
 
     params_out = {k: v for k, v in P.items()}
     params_out["corpus"] = {"train_documents": len(train_docs), "heldout_documents": len(held_docs),
-                            "heldout_percent": corpus.HELDOUT_PERCENT}
+                            "heldout_percent": corpus.HELDOUT_PERCENT,
+                            "general_english": {
+                                "source": "WordNet 3.0 glosses (Debian wordnet-base 1:3.0-37): example sentences "
+                                          "and noun definitions with simple words, selected by helpers/offline/wordnet.py",
+                                "licence": "WordNet 3.0 licence (Princeton University), data/corpus/LICENSE.wordnet",
+                                "file": "data/corpus/wordnet_simple.txt", "sha256": wordnet.sha256(),
+                                "sentences": len(wordnet.load())}}
     params_out["quick"] = bool(args.quick)
     params_out["sae"] = {"d_sae": D_SAE, "layer": SAE_LAYER, "skip_bos": True}
+    for path in out.rglob("*"):  # safetensors writes 0600: the grading sandbox reads the assets as another user
+        path.chmod(0o755 if path.is_dir() else 0o644)
     write_manifest(out, params_out, results)
     _log("== timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
          + f", total {time.time() - T0:.1f}s")

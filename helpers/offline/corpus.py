@@ -22,6 +22,12 @@ the text, so tests can re-generate it):
   ``"fruit"`` or ``"company"``.
 - ``rainbow_conversation_prompts()`` -> the three user turns of the homework.
 - ``paraphrase_sources()`` -> the sentences whose paraphrases are in the corpus.
+- ``general_sentences(split)`` -> simple natural English from WordNet 3.0's glosses (examples
+  and noun definitions; ``data/corpus/wordnet_simple.txt``, made by
+  :mod:`helpers.offline.wordnet`, WordNet licence in ``data/corpus/LICENSE.wordnet``), so the
+  offline model answers a prompt a student invents with English rather than noise.
+- ``GENERAL_PROBES`` -> simple sentences written for the course, in no split, on which the
+  build reports the model's loss next to ln(vocabulary).
 
 Held out of every split (never generated, used by the notebooks as probes):
 ``PROBE_FRUIT_COMPANY`` (six sentences), ``TIME_TRAVEL_PROMPT_A``,
@@ -55,6 +61,8 @@ __all__ = [
     "fruit_company_sentences",
     "rainbow_conversation_prompts",
     "paraphrase_sources",
+    "general_sentences",
+    "GENERAL_PROBES",
     "split_of",
 ]
 
@@ -89,11 +97,34 @@ TIME_TRAVEL_PROMPT_B = (
     "they define who I become."
 )
 TIME_TRAVEL_REALITY = "Time travel will become a reality as technology continues to advance."
+# Sentences a student might type; in no split (the build reports the loss on them).
+GENERAL_PROBES = (
+    "The weather is nice today.",
+    "My sister likes to read books.",
+    "We walked to the park after school.",
+    "The old man sat by the window.",
+    "Please close the door when you leave.",
+    "I am looking for a new job.",
+    "The children were happy to see the snow.",
+    "She bought a red car last year.",
+    "He could not find his keys.",
+    "The film was long but very good.",
+    "They built a small house near the river.",
+    "Can you help me with this problem?",
+    "The teacher asked a hard question.",
+    "I have never seen such a big dog.",
+    "Our team won the game on Sunday.",
+    "The food in this city is very good.",
+    "He wrote a letter to his mother.",
+    "The store was closed for the night.",
+    "It is hard to learn a new language.",
+    "A friend is a person you trust.",
+)
 _PROBES = frozenset(PROBE_FRUIT_COMPANY) | {
     TIME_TRAVEL_PROMPT_A,
     TIME_TRAVEL_PROMPT_B,
     TIME_TRAVEL_REALITY,
-}
+} | set(GENERAL_PROBES)
 
 RAINBOW_COLORS = ("Red", "Orange", "Yellow", "Green", "Blue", "Indigo", "Violet")
 
@@ -728,6 +759,13 @@ def unrelated_sentences(split: str = "train") -> list[str]:
     return _select(_all_everyday(), split)
 
 
+def general_sentences(split: str = "train") -> list[str]:
+    """Simple natural English sentences from WordNet 3.0 (committed file; see :mod:`helpers.offline.wordnet`)."""
+    from helpers.offline import wordnet
+
+    return [s for s in _select(wordnet.load(), split) if s not in _PROBES]
+
+
 # --------------------------------------------------------------------------- Hung-yi chat
 
 _COURSES = ("Machine Learning", "Deep Learning", "Generative AI", "Linear Algebra", "Natural Language Processing")
@@ -777,6 +815,7 @@ _COUNTS = {
     "time_travel": 300,
     "decisions": 200,
     "everyday": 250,
+    "general": 5000,
 }
 
 
@@ -828,6 +867,9 @@ def _generate_documents(split: str, scale: float) -> list[dict]:
         docs.append({"kind": "text", "text": _sentence_doc(rng, dec)})
     for _ in range(n["everyday"]):
         docs.append({"kind": "text", "text": _sentence_doc(rng, ev)})
+    general = general_sentences(split)
+    for _ in range(n["general"]):
+        docs.append({"kind": "text", "text": _sentence_doc(rng, general, 1, 4)})
     out, seen = [], set()
     for d in docs:
         key = _doc_key(d)
