@@ -19,7 +19,7 @@ help:
 	@echo "make lab             JupyterLab on notebooks/ with the offline backend (LAB_ARGS=--no-browser on a server)"
 	@echo "make run             execute every notebook headless -> build/run/ (.ipynb + .html) and print a summary"
 	@echo "make test            unit tests + nbval of every notebook on the offline backend (prints coverage of helpers/)"
-	@echo "make mutation        mutmut over the core's fast tests -> build/mutation/report.md (minutes; not part of make test)"
+	@echo "make mutation [ONLY=helpers/metrics.py] [J=1]   mutmut over the fast tests -> build/mutation/report.md (one module: minutes; all: over an hour on 2 cores)"
 	@echo "make offline-assets  rebuild data/offline/ (tokenizer, LM, cross-encoder, SAE; deterministic)"
 	@echo "make verify-assets   rebuild into build/offline-check and compare with the committed manifest"
 	@echo "make bench           benchmarks -> build/bench.json and BENCHMARKS.md (under 10 minutes on 2 cores)"
@@ -70,7 +70,7 @@ unit: $(STAMP)
 
 # Mutation testing (helpers.offline.mutation): each surviving mutant is a change of the code that no test notices.
 mutation: $(STAMP)
-	$(PY) -m helpers.offline.mutation --out build/mutation
+	$(PY) -m helpers.offline.mutation --out build/mutation $(foreach m,$(ONLY),--only $(m)) $(if $(J),-j $(J))
 
 offline-assets: $(STAMP)
 	$(PY) -m helpers.offline.build --out data/offline
