@@ -52,3 +52,17 @@ def sae():
     from helpers.backend import load_sae
 
     return load_sae("offline")
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """``run_cli(main, argv)`` -> ``(exit code, stdout, stderr)`` of an argparse command line, 200 columns wide."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(main, argv):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        out = capsys.readouterr()
+        return info.value.code, out.out, out.err
+
+    return run

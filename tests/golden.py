@@ -31,15 +31,13 @@ def model_sha256() -> str:
 def cases(model, tokenizer) -> dict[str, object]:
     """Every pinned output, computed now."""
     from helpers import attention
+    from helpers.coursework.grading import grader
     from helpers.offline import corpus
-    from tests.solutions import instructor_functions
+    from tests.hidden_inputs import solution_namespace
 
-    nb01 = instructor_functions("01_chat_template")
-    nb02 = instructor_functions("02_multi_turn_chat")
-    nb04 = instructor_functions("04_sampling_self_bleu")
-    from transformers import LogitsProcessor, LogitsProcessorList  # the notebook's setup cell imports them
-
-    nb04["sample_with_filter"].__globals__.update(LogitsProcessor=LogitsProcessor, LogitsProcessorList=LogitsProcessorList)
+    course = grader.load_course()  # the instructor solutions with their notebook's imports
+    nb01, nb02, nb04 = (solution_namespace(course, name)
+                        for name in ("01_chat_template", "02_multi_turn_chat", "04_sampling_self_bleu"))
     out: dict[str, object] = {}
     question = corpus.SUPERVISED_QUESTION
     for use_template in (True, False):

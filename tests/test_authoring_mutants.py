@@ -11,12 +11,10 @@ from tests.toycourse import toy_notebook
 md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
 
 
-def test_command_line_help_names_the_real_module(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as info:
-        authoring.main(["--help"])
-    assert info.value.code == 0
-    assert capsys.readouterr().out == (
+def test_command_line_help_names_the_real_module(run_cli):
+    code, out, _ = run_cli(authoring.main, ["--help"])
+    assert code == 0
+    assert out == (
         "usage: python -m helpers.coursework.authoring [-h] [--source SOURCE] [--out OUT] [--check] [--readme README]\n"
         "\n"
         "Student notebooks from instructor notebooks: ``python -m helpers.coursework.authoring`` (``make exercises``).\n"

@@ -138,12 +138,10 @@ def test_progress_of_cells_without_source_and_of_a_notebook_without_cells(tmp_pa
 # ----------------------------------------------------------------------------- the command line
 
 
-def test_command_line_help(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as info:
-        handin.main(["--help"])
-    assert info.value.code == 0
-    assert capsys.readouterr().out == (
+def test_command_line_help(run_cli):
+    code, out, _ = run_cli(handin.main, ["--help"])
+    assert code == 0
+    assert out == (
         "usage: python -m helpers.handin [-h] --student-id STUDENT_ID --notebooks NOTEBOOKS [--out OUT] [--force]\n"
         "\n"
         "Build STUDENTID_hw3.zip from your notebooks (refused if a token is inside).\n"
@@ -158,9 +156,7 @@ def test_command_line_help(capsys, monkeypatch):
         "  --force               replace an existing zip\n")
 
 
-def test_command_line_needs_the_notebook_folder(capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit) as info:
-        handin.main(["--student-id", "b09901001"])
-    assert info.value.code == 2
-    assert capsys.readouterr().err.endswith("error: the following arguments are required: --notebooks\n")
+def test_command_line_needs_the_notebook_folder(run_cli):
+    code, _, err = run_cli(handin.main, ["--student-id", "b09901001"])
+    assert code == 2
+    assert err.endswith("error: the following arguments are required: --notebooks\n")

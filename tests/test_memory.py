@@ -39,11 +39,9 @@ def test_course_peak_on_gemma_fp16_fits_a_t4():
 
 
 def _gpu_runs():
-    import json
-
     from helpers.offline import bench
 
-    runs = [json.loads(f.read_text()) for f in sorted(bench.GPU_RUNS.glob("fullsize_*.json"))]
+    runs = bench.gpu_runs()
     assert runs, "data/benchmarks/fullsize_*.json (measured on a GPU) are committed and must be there"
     return runs
 

@@ -213,6 +213,11 @@ def markdown(results: dict) -> str:
 GPU_RUNS = REPO_ROOT / "data" / "benchmarks"
 
 
+def gpu_runs() -> list[dict]:
+    """The committed ``fullsize --workloads`` runs measured on a GPU (float16 first)."""
+    return [json.loads(f.read_text()) for f in sorted(GPU_RUNS.glob("fullsize_*.json"), reverse=True)]
+
+
 def gpu_section(runs: list[dict]) -> list[str]:
     """Markdown for full-size runs measured on a GPU (``fullsize --workloads`` JSON files kept in data/benchmarks)."""
     if not runs:
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     fullsize = REPO_ROOT / "build" / "fullsize.json"
     if fullsize.is_file():
         results["fullsize"] = json.loads(fullsize.read_text())
-    results["fullsize_gpu"] = [json.loads(f.read_text()) for f in sorted(GPU_RUNS.glob("fullsize_*.json"), reverse=True)]
+    results["fullsize_gpu"] = gpu_runs()
     results["environment"] = {
         "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
         "transformers": transformers.__version__, "python": platform.python_version(),

@@ -323,9 +323,10 @@ def train_lm(tok, train_docs, p: dict, t: dict):
 
 def general_english_loss(model, tok) -> dict:
     """Loss (nats per token) on simple English the model has not seen, next to ln(vocabulary)."""
-    heldout = [[tok.bos_token_id] + tok(s, add_special_tokens=False)["input_ids"]
-               for s in corpus.general_sentences("heldout")]
-    probes = [[tok.bos_token_id] + tok(s, add_special_tokens=False)["input_ids"] for s in corpus.GENERAL_PROBES]
+    def encode(texts) -> list[list[int]]:
+        return [[tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"] for text in texts]
+
+    heldout, probes = encode(corpus.general_sentences("heldout")), encode(corpus.GENERAL_PROBES)
     ln_v = math.log(len(tok))
     out = {"heldout_wordnet_loss": mean_loss(model, heldout), "heldout_wordnet_sentences": len(heldout),
            "course_probe_loss": mean_loss(model, probes), "course_probe_sentences": len(probes), "ln_vocab": ln_v}
@@ -636,7 +637,8 @@ def choose_time_travel_feature(model, tok, params, candidates: int = 40) -> tupl
     for r, feature in enumerate(ranked):
         # fires on nearly every time-travel sentence, and most on a content word ("time", "travel"),
         # not on punctuation or a function word that only carries the sentence's context
-        if covers[r] < 0.9 or not (top_piece(r).isalpha() and len(top_piece(r)) >= 4):
+        word = top_piece(r)
+        if covers[r] < 0.9 or not (word.isalpha() and len(word) >= 4):
             continue
         a = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_A, feature)[0]
         b = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_B, feature)[0]
