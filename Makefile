@@ -1,5 +1,5 @@
 # Understanding Transformers with Gemma-2-2b-it — developer commands.
-# `make setup` then `make test` is all a fresh clone needs (this is what CI runs).
+# `make test` is all a fresh clone needs (it runs `make setup` first); CI runs exactly that (.ci/run).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,18 +11,19 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test unit mutation offline-assets verify-assets exercises release submission expected grade merge clean help
+.PHONY: setup sysdeps sysdeps-setup test unit mutation offline-assets verify-assets exercises release submission expected grade merge clean help
 
 help:
-	@echo "make setup           create $(VENV) from requirements-lock.txt (exact versions; torch==2.13.0 CPU wheel)"
+	@echo "make setup           system packages (bubblewrap, wordnet-base; apt-get as root, else the command to run) + $(VENV) from requirements-lock.txt"
+	@echo "                     (exact versions; torch==2.13.0 as pip finds it: TORCH_INDEX_URL=... for PyTorch's CPU-only index)"
 	@echo "make lock            re-resolve requirements-dev.txt in a fresh venv and rewrite requirements-lock.txt"
 	@echo "make lab             JupyterLab on notebooks/ with the offline backend (LAB_ARGS=--no-browser on a server)"
 	@echo "make run             execute every notebook headless -> build/run/ (.ipynb + .html) and print a summary"
-	@echo "make test            unit tests + nbval of every notebook on the offline backend (prints coverage of helpers/)"
-	@echo "make mutation [ONLY=helpers/metrics.py] [J=1]   mutmut over the fast tests -> build/mutation/report.md (one module: minutes; all: over an hour on 2 cores)"
+	@echo "make test            setup, then unit tests + nbval of every notebook on the offline backend, on PYTEST_WORKERS=2 workers"
+	@echo "make mutation [ONLY=helpers/metrics.py] [J=1]   mutmut over the fast tests -> build/mutation/report.md (times: README, 'How long things take')"
 	@echo "make offline-assets  rebuild data/offline/ (tokenizer, LM, cross-encoder, SAE; deterministic)"
 	@echo "make verify-assets   rebuild into build/offline-check and compare with the committed manifest"
-	@echo "make bench           benchmarks -> build/bench.json and BENCHMARKS.md (under 10 minutes on 2 cores)"
+	@echo "make bench           benchmarks -> build/bench.json and BENCHMARKS.md"
 	@echo "make fullsize        random-init Gemma-2-2b + full-size SAE through the helpers (about 11 GB RAM on CPU)"
 	@echo "make exercises       write the student notebooks notebooks/exercises/ from the instructor notebooks"
 	@echo "make release OUT=DIR write the student repository (no solutions, keys, hidden tests) into DIR"
@@ -31,16 +32,25 @@ help:
 	@echo "make grade ZIPS='submissions/*.zip' OUT=grades [J=2] [SHARD=I/N]   grade in the bubblewrap sandbox"
 	@echo "make merge SHARDS='grades-1 grades-2' OUT=grades   one grades.csv from shard folders"
 
-setup: $(STAMP)
+setup: sysdeps-setup $(STAMP)
 
-# torch is pinned in the same pip call as the requirements, so nothing can pull a
-# CUDA build of torch; requirements-lock.txt (written by `make lock`) pins every other package,
+# System packages the tests need (helpers/offline/sysdeps.py, standard library only, runs before the venv
+# exists): installed with apt-get as root, otherwise it stops in seconds with the one command to run.
+sysdeps:
+	@$(PYTHON) -m helpers.offline.sysdeps
+sysdeps-setup:
+	@$(PYTHON) -m helpers.offline.sysdeps --setup
+
+# torch is pinned in the same pip call as the requirements, so no other package can pull another torch.
+# Which build pip takes for torch==2.13.0 is the index's choice: on Linux the default index serves the CUDA
+# build (several GB); TORCH_INDEX_URL=<PyTorch's CPU-only wheel index, from its install selector> makes pip
+# take 2.13.0+cpu instead (a local version label that `==2.13.0` matches and pip prefers); requirements-lock.txt (written by `make lock`) pins every other package,
 # transitive ones included, and the check fails if the venv differs from it. A second
 # `make setup` is a no-op until the lock or a requirements file changes.
 LOCK := requirements-lock.txt
 $(STAMP): $(LOCK) requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0 -r requirements-dev.txt -c $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(if $(TORCH_INDEX_URL),--extra-index-url "$(TORCH_INDEX_URL)") torch==2.13.0 -r requirements-dev.txt -c $(LOCK)
 	$(PY) -m helpers.offline.lock check --lock $(LOCK)
 	touch $(STAMP)
 
@@ -62,8 +72,11 @@ run: $(STAMP)
 
 # Coverage of helpers/ is printed, not enforced (the sandboxed harness and the notebook kernels run in other
 # processes and are not measured).
-test: $(STAMP)
-	LAB_BACKEND=offline $(PY) -m pytest -q --cov=helpers --cov-report=term --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
+# PYTEST_WORKERS pytest-xdist workers (2 = the CI machine's cores; tests/conftest.py keeps a file's tests and a
+# notebook's cells on one worker); PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
+test: sysdeps $(STAMP)
+	LAB_BACKEND=offline $(PY) -m pytest -q -n $(PYTEST_WORKERS) --cov=helpers --cov-report=term --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
 
 unit: $(STAMP)
 	LAB_BACKEND=offline $(PY) -m pytest -q tests

@@ -364,12 +364,28 @@ def test_a_notebook_out_of_time_skips_its_remaining_cases(h):
                        "error": "the notebook ran out of time before this test"}
 
 
-def test_a_case_gets_the_notebooks_remaining_time_when_that_is_shorter(h):
+class FrozenClock:
+    """``time`` for the harness alone: ``monotonic()`` reads 100 s once (the notebook's start), then ``100 + later``.
+
+    What a case is left then follows from the clock, not from how fast the machine ran the cells before it.
+    """
+
+    def __init__(self, later: float):
+        self.readings, self.later = [], later
+
+    def monotonic(self) -> float:
+        self.readings.append(100.0 + (self.later if self.readings else 0.0))
+        return self.readings[-1]
+
+
+def test_a_case_gets_the_notebooks_remaining_time_when_that_is_shorter(h, monkeypatch):
+    clock = FrozenClock(later=0.3)
+    monkeypatch.setattr(harness, "time", clock)  # the harness module's own reference; the real clock elsewhere
     nb = job(timeout_s=1.5, cells=[DOUBLE, TOOLS], tests=[case_of("loop", "forever", 1, timeout_s=60.0)])
     h.run_notebook(nb)
     [case] = [r for r in records(h) if r.get("fn")]
-    seconds = float(case["error"].removeprefix("timed out after ").removesuffix(" s"))
-    assert 1.0 <= seconds <= 1.5  # what was left of the notebook's 1.5 s, not the case's 60
+    assert len(clock.readings) >= 3  # the start, then before the cells and the case
+    assert case["error"] == "timed out after 1.2 s"  # what was left of the notebook's 1.5 s, not the case's 60
 
 
 def test_each_notebook_starts_from_a_fresh_namespace(h):
