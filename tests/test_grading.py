@@ -100,18 +100,29 @@ def test_partial_credit_per_case_and_wrong_output_message(course, tmp_path):
 
 
 @pytest.mark.sandbox
-def test_changed_context_cell_voids_the_notebook_changed_demo_cell_is_only_reported(course, tmp_path):
+def test_an_edited_setup_cell_keeps_its_exercise_points_and_is_flagged(course, tmp_path):
+    # Colab ignores the cells' editable/deletable metadata; the grader runs the release's context cells, so an
+    # edited or deleted one changes nothing it scores: it is reported (record and feedback), never voids points.
     _, paths, _ = course
+    setup = solved(paths)
+    toy.set_cell(setup, "# Setup", "# Setup, edited in Colab\nimport os\nraise SystemExit('the student broke setup')")
     ctx = solved(paths)
     toy.set_cell(ctx, "import torch", "import torch\nimport math")
+    gone = solved(paths)
+    gone["cells"] = [c for c in gone["cells"] if "import torch" != "".join(c["source"]).strip()]
     demo = solved(paths)
     toy.set_cell(demo, "print(scale(", "print('changed')")
-    got = grade(course, tmp_path, {"ctx": ctx, "demo": demo})
-    assert got["ctx"]["score"] == 2  # questions only
-    assert "voided" in got["ctx"]["notebooks"]["01_toy"]["exercises"]["1.1"]
-    assert got["ctx"]["notebooks"]["01_toy"]["locked_cells_changed"] == [{"first_line": "import torch", "context": True}]
-    assert got["demo"]["score"] == FULL
-    assert got["demo"]["notebooks"]["01_toy"]["locked_cells_changed"][0]["context"] is False
+    got = grade(course, tmp_path, {"setup": setup, "ctx": ctx, "gone": gone, "demo": demo})
+    for sid, first_line, change, context in (("setup", "# Setup: in Colab, fetch the course code", "changed", True),
+                                              ("ctx", "import torch", "changed", True), ("gone", "import torch", "deleted", True),
+                                              ("demo", "print(scale(torch.ones(2), 3.0))", "changed", False)):
+        assert got[sid]["score"] == FULL, sid
+        nb = got[sid]["notebooks"]["01_toy"]
+        assert not any("voided" in ex for ex in nb["exercises"].values())
+        assert [(c["first_line"][:len(first_line)], c["change"], c["context"]) for c in nb["locked_cells_changed"]] == [
+            (first_line, change, context)], sid
+        feedback = (tmp_path / "out" / "feedback" / f"{sid}.md").read_text()
+        assert "changed or deleted locked cell" in feedback and first_line in feedback, sid
 
 
 def test_questions_compare_with_the_instructor_keys():
