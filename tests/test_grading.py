@@ -60,7 +60,7 @@ def test_solutions_full_release_zero_each_stub_loses_its_own_points(course, tmp_
         "release": toy.student_notebook(paths),
         "nodouble": solved(paths, stub={"1.1"}),
         "noscale": solved(paths, stub={"1.2"}),
-    }, jobs=2)
+    }, jobs=2, canvas={"assignment": "HW3"})
     assert got["full"]["score"] == FULL == got["full"]["max_score"]
     assert got["release"]["score"] == 0
     assert got["nodouble"]["score"] == FULL - 2 and earned(got["nodouble"], "1.1") == 0
@@ -70,6 +70,16 @@ def test_solutions_full_release_zero_each_stub_loses_its_own_points(course, tmp_
     rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
     assert [r["student_id"] for r in rows] == ["full", "nodouble", "noscale", "release"]
     assert rows[0]["1.1 double"] == "2.0" and rows[0]["p1.q1"] == "1"
+    # the feedback file of each student names the kinds of case that failed, and what to do
+    nodouble = (tmp_path / "out" / "feedback" / "nodouble.md").read_text()
+    assert "### Exercise 1.1 `double`: 0 / 2 points" in nodouble
+    assert "- The stub is still there (NotImplementedError): four; negative; large." in nodouble
+    assert "All 2 hidden cases pass." in nodouble and "Score: 5 / 7" in nodouble
+    assert "pass. The failed" not in (tmp_path / "out" / "feedback" / "full.md").read_text()
+    with open(tmp_path / "out" / "canvas.csv", newline="") as handle:
+        canvas = list(csv.reader(handle))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "HW3"]
+    assert [(r[2], r[5]) for r in canvas[1:]] == [("full", "7"), ("nodouble", "5"), ("noscale", "4"), ("release", "0")]
 
 
 @pytest.mark.sandbox

@@ -57,8 +57,8 @@ WHAT = {  # what went wrong -> what to try
 
 def case_kind(case: Case) -> str:
     """What a case varies, in words: ``case.kind``, else its name with underscores as spaces."""
-    text = (getattr(case, "kind", "") or case.name).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    text = (getattr(case, "kind", "") or case.name).strip()
+    return text if " " in text else text.replace("_", " ")  # snake_case names read as words
 
 
 def classify(row: dict) -> tuple[str, dict]:
@@ -141,18 +141,21 @@ def exercise_text(course, name: str, number: str, row: dict) -> str:
     if not failed:
         lines.append(f"All {len(cases)} hidden cases pass.")
         return "\n".join(lines)
-    lines.append(f"{len(cases) - len(failed)} of {len(cases)} hidden cases pass. Failed:")
+    lines.append(f"{len(cases) - len(failed)} of {len(cases)} hidden cases pass. The failed ones, by what went wrong:")
     by_name = {t.case.name: t.case for t in course.tests.get(name, []) if t.exercise == number}
     tries: list[str] = []
+    groups: dict[str, list[str]] = {}  # what went wrong -> the kinds of case it happened on
     for c in failed:
         key, values = classify(c)
         what, todo = WHAT[key]
-        case = by_name.get(c["case"])
-        kind = case_kind(case) if case else case_kind(Case(c["case"]))
         detail = safe_message(c)
-        lines.append(f"- {kind}: {what.format(**values)}" + (f" ({detail})" if detail else ""))
+        case = by_name.get(c["case"])
+        groups.setdefault(what.format(**values) + (f" ({detail})" if detail else ""), []).append(
+            case_kind(case) if case else case_kind(Case(c["case"])))
         if todo not in tries:
             tries.append(todo)
+    for what, kinds in groups.items():
+        lines.append(f"- {what[:1].upper() + what[1:]}: {'; '.join(kinds)}.")
     lines += ["", "What to try:"] + [f"- {t[:1].upper() + t[1:]}" for t in tries]
     release = course.release.get(name, {})
     check = check_call(release, function)
