@@ -1,5 +1,6 @@
 """Feedback a student can read (grading/feedback.py) and the Canvas gradebook export (grading/gradebook.py)."""
 import csv
+import json
 
 import pytest
 
@@ -187,3 +188,16 @@ def test_a_roster_that_is_not_a_canvas_export_is_refused(tmp_path):
         gradebook.write_canvas([], tmp_path / "c.csv", roster=roster)
     with pytest.raises(ValueError, match="needs a name"):
         gradebook.write_canvas([], tmp_path / "c.csv", assignment=" ")
+
+
+def test_merge_writes_the_canvas_csv_of_every_shard(course, tmp_path):
+    for shard, sid, score in (("g1", "b01", 3.5), ("g2", "b02", 7)):
+        (tmp_path / shard).mkdir()
+        (tmp_path / shard / f"{sid}.json").write_text(json.dumps(
+            {"student_id": sid, "zip": f"{sid}_hw3.zip", "status": "graded", "score": score, "max_score": 7, "notebooks": {}}))
+    grader.merge([tmp_path / "g1", tmp_path / "g2"], tmp_path / "out", course=course, canvas={"assignment": "HW3"})
+    rows = list(csv.reader(open(tmp_path / "out" / "canvas.csv", newline="")))
+    assert rows == [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "HW3"], ["", "", "b01", "", "", "3.5"],
+                    ["", "", "b02", "", "", "7"]]
+    grader.merge([tmp_path / "g1"], tmp_path / "plain", course=course)
+    assert not (tmp_path / "plain" / "canvas.csv").exists()
