@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup sysdeps sysdeps-setup test unit mutation offline-assets verify-assets exercises release submission expected grade merge clean help
+.PHONY: setup sysdeps sysdeps-setup test unit mutation offline-assets verify-assets exercises release submission expected grade merge gradescope clean help
 
 help:
 	@echo "make setup           system packages (bubblewrap, wordnet-base; apt-get as root, else the command to run) + $(VENV) from requirements-lock.txt"
@@ -31,6 +31,8 @@ help:
 	@echo "make expected        run the instructor solutions on the hidden tests in the sandbox (checks the course)"
 	@echo "make grade ZIPS='submissions/*.zip' OUT=grades [J=2] [SHARD=I/N]   grade in the bubblewrap sandbox"
 	@echo "make merge SHARDS='grades-1 grades-2' OUT=grades   one grades.csv from shard folders"
+	@echo "     (grade/merge: FORMAT=canvas also writes canvas.csv [CANVAS_ASSIGNMENT='HW3 (id)' CANVAS_ROSTER=export.csv]; SHOW_KEYS=1 after the deadline)"
+	@echo "make gradescope OUT=DIR [TORCH_INDEX_URL=...]   DIR/autograder.zip for a Gradescope programming assignment"
 
 setup: sysdeps-setup $(STAMP)
 
@@ -113,11 +115,20 @@ expected: $(STAMP)
 	$(PY) -m helpers.coursework.grading expected --out "$(or $(OUT),grades)"
 
 # Grading executes student code: only inside bubblewrap (`apt-get install bubblewrap`).
+# FORMAT=canvas: also Canvas's gradebook import CSV; SHOW_KEYS=1: the feedback files show the question keys.
+FORMAT ?= csv
+CANVAS_ARGS = --format $(FORMAT) $(if $(CANVAS_ASSIGNMENT),--canvas-assignment "$(CANVAS_ASSIGNMENT)") $(if $(CANVAS_ROSTER),--canvas-roster "$(CANVAS_ROSTER)")
 grade: $(STAMP)
-	$(PY) -m helpers.coursework.grading grade $(ZIPS) --out "$(or $(OUT),grades)" -j $(J) --shard $(SHARD)
+	$(PY) -m helpers.coursework.grading grade $(ZIPS) --out "$(or $(OUT),grades)" -j $(J) --shard $(SHARD) $(CANVAS_ARGS) $(if $(SHOW_KEYS),--show-keys)
 
 merge: $(STAMP)
-	$(PY) -m helpers.coursework.grading merge $(SHARDS) --out "$(or $(OUT),grades)"
+	$(PY) -m helpers.coursework.grading merge $(SHARDS) --out "$(or $(OUT),grades)" $(CANVAS_ARGS)
+
+# The Gradescope autograder (helpers/coursework/grading/gradescope.py): runs the instructor solutions in the
+# sandbox once (minutes) and ships their outputs in the zip. TORCH_INDEX_URL: PyTorch's CPU wheel index for setup.sh.
+gradescope: $(STAMP)
+	@test -n "$(OUT)" || { echo "usage: make gradescope OUT=DIR [TORCH_INDEX_URL=...]"; exit 2; }
+	$(PY) -m helpers.coursework.grading.gradescope build --out "$(OUT)" $(if $(TORCH_INDEX_URL),--torch-index-url "$(TORCH_INDEX_URL)")
 
 bench: $(STAMP)
 	LAB_BACKEND=offline $(PY) -m helpers.offline.bench

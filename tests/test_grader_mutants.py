@@ -22,13 +22,16 @@ def test_locked_cells_without_metadata_or_cells():
 
 def test_a_reindented_locked_cell_is_a_change_but_trailing_spaces_are_not():
     student = {"cells": [code("for i in range(3):\ntotal += i"), code("setup = 1   \n"), code("bare = 2")]}
-    assert grader.changed_locked_cells(student, RELEASE, []) == [{"first_line": "for i in range(3):", "context": False}]
+    assert grader.changed_locked_cells(student, RELEASE, []) == [
+        {"first_line": "for i in range(3):", "context": False, "change": "deleted", "effect": "none: the grader does not run this cell"}]
 
 
 def test_a_student_notebook_without_cells_changed_every_locked_cell():
+    not_run, release_run = "none: the grader does not run this cell", "none: the grader runs the release's version of this context cell"
     assert grader.changed_locked_cells({}, RELEASE, []) == [
-        {"first_line": "for i in range(3):", "context": False}, {"first_line": "setup = 1", "context": True},
-        {"first_line": "bare = 2", "context": False}]
+        {"first_line": "for i in range(3):", "context": False, "change": "deleted", "effect": not_run},
+        {"first_line": "setup = 1", "context": True, "change": "deleted", "effect": release_run},
+        {"first_line": "bare = 2", "context": False, "change": "deleted", "effect": not_run}]
 
 
 COURSE = types.SimpleNamespace(specs={
@@ -238,13 +241,13 @@ def one_case(compare, record):
 
 def test_the_cases_own_comparison_is_used_and_its_message_kept_only_on_failure():
     assert one_case(lambda got, want: (False, "custom: no"), {"ok": True, "out": 8}) == {
-        "case": "four", "passed": False, "message": "custom: no"}  # the default (allclose) would pass 8 == 8
+        "case": "four", "passed": False, "message": "custom: no", "failure": "compare"}  # the default (allclose) would pass 8 == 8
     assert one_case(lambda got, want: (True, "close enough"), {"ok": True, "out": 9}) == {
         "case": "four", "passed": True, "message": ""}
 
 
 def test_a_failed_case_without_an_error_text_and_a_long_comparison_error():
-    assert one_case(exact(), {"ok": False}) == {"case": "four", "passed": False, "message": "error"}
+    assert one_case(exact(), {"ok": False}) == {"case": "four", "passed": False, "message": "error", "failure": "error"}
 
     def broken(got, want):
         raise KeyError("k" * 300)

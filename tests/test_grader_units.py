@@ -230,12 +230,24 @@ def test_changed_locked_cells_ignore_trailing_spaces_and_report_first_lines():
     student = nb(code("import torch\n\n"), code("def double(x):\n    return 2 * x"), code("print(double(3))"), code(""))
     assert grader.changed_locked_cells(student, RELEASE, ["double"]) == []
     edited = nb(code("import torch, os"), code("print(double(4))"), code(""))
+    run_release, not_run = grader.LOCKED_EFFECT[True], grader.LOCKED_EFFECT[False]
+    assert run_release.startswith("none") and "release's version" in run_release and not_run.startswith("none")
     assert grader.changed_locked_cells(edited, RELEASE, ["double"]) == [
-        {"first_line": "import torch", "context": True}, {"first_line": "print(double(3))", "context": False}]
+        {"first_line": "import torch", "context": True, "change": "deleted", "effect": run_release},
+        {"first_line": "print(double(3))", "context": False, "change": "deleted", "effect": not_run}]
     long_line = "x = '" + "a" * 100 + "'"
     release = nb(code(long_line + "\nsecond line"), code("   \n"))
-    assert grader.changed_locked_cells(nb(), release, []) == [{"first_line": long_line[:80], "context": False},
-                                                             {"first_line": "", "context": False}]
+    assert grader.changed_locked_cells(nb(), release, []) == [
+        {"first_line": long_line[:80], "context": False, "change": "deleted", "effect": not_run},
+        {"first_line": "", "context": False, "change": "deleted", "effect": not_run}]
+
+
+def test_a_locked_cell_kept_under_its_id_is_changed_one_gone_is_deleted():
+    release = nb(code("import torch", ["context"], id="setup"), code("print(1)", id="demo"), code("print(2)", id="demo2"))
+    student = nb(code("import torch  # mine", ["context"], id="setup"), code("print(2)", id="demo2"))
+    got = grader.changed_locked_cells(student, release, [])
+    assert [(c["first_line"], c["change"], c["context"]) for c in got] == [("import torch", "changed", True),
+                                                                          ("print(1)", "deleted", False)]
 
 
 # ----------------------------------------------------------------------------- hidden cases
@@ -574,7 +586,8 @@ def test_score_notebook_weights_cases_and_names_each_failure():
     got = grader.score_notebook(toy_course(), "01_toy", ANSWERED, results, EXPECTED)
     double, scale = got["exercises"]["1.1"], got["exercises"]["1.2"]
     assert double["earned"] == 1.5  # 2 points x 3 of 4 weight
-    assert double["cases"][0] == {"case": "four", "passed": False, "message": "output: expected 8, got 9"}
+    assert double["cases"][0] == {"case": "four", "passed": False, "message": "output: expected 8, got 9", "failure": "compare"}
+    assert scale["cases"][0]["failure"] == "error"
     assert scale["earned"] == 0 and scale["cases"][0]["message"] == ("NotImplementedError: " + "x" * 400)[:300]
     assert got["errors"] == ["exercise 2: SyntaxError"]
 
@@ -620,18 +633,20 @@ def test_the_default_comparison_is_allclose_and_a_broken_output_fails_the_case()
         assert case["passed"] is ok and case["message"].startswith(message)
 
 
-def test_a_changed_context_cell_voids_the_exercises_but_not_the_questions():
+def test_a_changed_context_cell_is_reported_and_voids_nothing():
+    # The sandbox runs the release's context cells, not the student's: an edited setup cell (Colab does not
+    # enforce cell locks) cannot change a result, so it keeps every point and is only reported.
     results = {"cases": {("double", "four"): record(8), ("double", "big"): record(2_000_000)}, "errors": [], "done": True}
     student = nb(code("import torch, os", ["context"]), code('answers.choose("p1.q1", "B")'))
     got = grader.score_notebook(toy_course(), "01_toy", student, results, EXPECTED)
-    assert got["exercises"]["1.1"]["earned"] == 0 and got["exercises"]["1.1"]["voided"] == "a context cell of this notebook was changed"
-    assert got["locked_cells_changed"] == [{"first_line": "import torch", "context": True},
-                                           {"first_line": "print(double(2))", "context": False}]
+    assert got["exercises"]["1.1"]["earned"] == 2.0 and "voided" not in got["exercises"]["1.1"]
+    assert [(c["first_line"], c["context"]) for c in got["locked_cells_changed"]] == [("import torch", True),
+                                                                                     ("print(double(2))", False)]
     assert got["questions"]["p1.q1"]["earned"] == 1
     demo_only = nb(code("import torch"), code('answers.choose("p1.q1", "B")'))
     got = grader.score_notebook(toy_course(), "01_toy", demo_only, results, EXPECTED)
     assert got["exercises"]["1.1"]["earned"] == 2.0 and "voided" not in got["exercises"]["1.1"]
-    assert got["locked_cells_changed"] == [{"first_line": "print(double(2))", "context": False}]
+    assert [c["first_line"] for c in got["locked_cells_changed"]] == ["print(double(2))"]
 
 
 # ----------------------------------------------------------------------------- one zip, with a fake sandbox

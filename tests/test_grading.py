@@ -60,7 +60,7 @@ def test_solutions_full_release_zero_each_stub_loses_its_own_points(course, tmp_
         "release": toy.student_notebook(paths),
         "nodouble": solved(paths, stub={"1.1"}),
         "noscale": solved(paths, stub={"1.2"}),
-    }, jobs=2)
+    }, jobs=2, canvas={"assignment": "HW3"})
     assert got["full"]["score"] == FULL == got["full"]["max_score"]
     assert got["release"]["score"] == 0
     assert got["nodouble"]["score"] == FULL - 2 and earned(got["nodouble"], "1.1") == 0
@@ -70,6 +70,16 @@ def test_solutions_full_release_zero_each_stub_loses_its_own_points(course, tmp_
     rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
     assert [r["student_id"] for r in rows] == ["full", "nodouble", "noscale", "release"]
     assert rows[0]["1.1 double"] == "2.0" and rows[0]["p1.q1"] == "1"
+    # the feedback file of each student names the kinds of case that failed, and what to do
+    nodouble = (tmp_path / "out" / "feedback" / "nodouble.md").read_text()
+    assert "### Exercise 1.1 `double`: 0 / 2 points" in nodouble
+    assert "- The stub is still there (NotImplementedError): four; negative; large." in nodouble
+    assert "All 2 hidden cases pass." in nodouble and "Score: 5 / 7" in nodouble
+    assert "pass. The failed" not in (tmp_path / "out" / "feedback" / "full.md").read_text()
+    with open(tmp_path / "out" / "canvas.csv", newline="") as handle:
+        canvas = list(csv.reader(handle))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "HW3"]
+    assert [(r[2], r[5]) for r in canvas[1:]] == [("full", "7"), ("nodouble", "5"), ("noscale", "4"), ("release", "0")]
 
 
 @pytest.mark.sandbox
@@ -100,18 +110,29 @@ def test_partial_credit_per_case_and_wrong_output_message(course, tmp_path):
 
 
 @pytest.mark.sandbox
-def test_changed_context_cell_voids_the_notebook_changed_demo_cell_is_only_reported(course, tmp_path):
+def test_an_edited_setup_cell_keeps_its_exercise_points_and_is_flagged(course, tmp_path):
+    # Colab ignores the cells' editable/deletable metadata; the grader runs the release's context cells, so an
+    # edited or deleted one changes nothing it scores: it is reported (record and feedback), never voids points.
     _, paths, _ = course
+    setup = solved(paths)
+    toy.set_cell(setup, "# Setup", "# Setup, edited in Colab\nimport os\nraise SystemExit('the student broke setup')")
     ctx = solved(paths)
     toy.set_cell(ctx, "import torch", "import torch\nimport math")
+    gone = solved(paths)
+    gone["cells"] = [c for c in gone["cells"] if "import torch" != "".join(c["source"]).strip()]
     demo = solved(paths)
     toy.set_cell(demo, "print(scale(", "print('changed')")
-    got = grade(course, tmp_path, {"ctx": ctx, "demo": demo})
-    assert got["ctx"]["score"] == 2  # questions only
-    assert "voided" in got["ctx"]["notebooks"]["01_toy"]["exercises"]["1.1"]
-    assert got["ctx"]["notebooks"]["01_toy"]["locked_cells_changed"] == [{"first_line": "import torch", "context": True}]
-    assert got["demo"]["score"] == FULL
-    assert got["demo"]["notebooks"]["01_toy"]["locked_cells_changed"][0]["context"] is False
+    got = grade(course, tmp_path, {"setup": setup, "ctx": ctx, "gone": gone, "demo": demo})
+    for sid, first_line, change, context in (("setup", "# Setup: in Colab, fetch the course code", "changed", True),
+                                              ("ctx", "import torch", "changed", True), ("gone", "import torch", "deleted", True),
+                                              ("demo", "print(scale(torch.ones(2), 3.0))", "changed", False)):
+        assert got[sid]["score"] == FULL, sid
+        nb = got[sid]["notebooks"]["01_toy"]
+        assert not any("voided" in ex for ex in nb["exercises"].values())
+        assert [(c["first_line"][:len(first_line)], c["change"], c["context"]) for c in nb["locked_cells_changed"]] == [
+            (first_line, change, context)], sid
+        feedback = (tmp_path / "out" / "feedback" / f"{sid}.md").read_text()
+        assert "changed or deleted locked cell" in feedback and first_line in feedback, sid
 
 
 def test_questions_compare_with_the_instructor_keys():

@@ -275,12 +275,27 @@ def test_grade_prints_one_line_per_student_sorted(fake_grader, capsys, tmp_path)
                                        "          b2  graded        5.5 / 7.0\n")
     zips, out, kw = fake_grader["grade_all"]
     assert zips == [Path("b2_hw3.zip"), Path("a1_hw3.zip")] and out == tmp_path
-    assert kw == {"jobs": 2, "shard": "1/2", "unsafe": False, "only": ("04_x", "05_y")}
+    assert kw == {"jobs": 2, "shard": "1/2", "unsafe": False, "only": ("04_x", "05_y"), "show_keys": False, "canvas": None}
 
 
 def test_grade_defaults_and_the_unsafe_flag(fake_grader, tmp_path):
     assert cli.main(["grade", "a_hw3.zip", "--out", str(tmp_path), "--unsafe-no-sandbox"]) == 0
-    assert fake_grader["grade_all"][2] == {"jobs": 1, "shard": None, "unsafe": True, "only": ()}
+    assert fake_grader["grade_all"][2] == {"jobs": 1, "shard": None, "unsafe": True, "only": (), "show_keys": False,
+                                           "canvas": None}
+
+
+def test_grade_with_keys_and_the_canvas_export(fake_grader, tmp_path, capsys):
+    assert cli.main(["grade", "a_hw3.zip", "--out", str(tmp_path), "--show-keys", "--format", "canvas"]) == 0
+    kw = fake_grader["grade_all"][2]
+    assert kw["show_keys"] is True and kw["canvas"] == {"assignment": "HW3", "roster": None}
+    roster = tmp_path / "export.csv"
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n")
+    assert cli.main(["grade", "a_hw3.zip", "--out", str(tmp_path), "--format", "canvas", "--canvas-assignment",
+                     "HW3 (77)", "--canvas-roster", str(roster)]) == 0
+    assert fake_grader["grade_all"][2]["canvas"] == {"assignment": "HW3 (77)", "roster": roster}
+    assert cli.main(["grade", "a_hw3.zip", "--out", str(tmp_path), "--format", "canvas", "--canvas-roster",
+                     str(tmp_path / "none.csv")]) == 2
+    assert "no such roster" in capsys.readouterr().err
 
 
 def test_grade_refuses_zero_jobs(fake_grader, capsys, tmp_path):
@@ -300,9 +315,9 @@ def test_setup_errors_are_one_line_and_exit_2(monkeypatch, capsys, tmp_path, err
 
 def test_merge_prints_the_csv_it_wrote(monkeypatch, capsys, tmp_path):
     seen = []
-    monkeypatch.setattr(grader, "merge", lambda dirs, out: seen.append((dirs, out)) or out / "grades.csv")
+    monkeypatch.setattr(grader, "merge", lambda dirs, out, canvas: seen.append((dirs, out, canvas)) or out / "grades.csv")
     assert cli.main(["merge", "g1", "g2", "--out", str(tmp_path)]) == 0
-    assert seen == [([Path("g1"), Path("g2")], tmp_path)]
+    assert seen == [([Path("g1"), Path("g2")], tmp_path, None)]
     assert capsys.readouterr().out == f"wrote {tmp_path / 'grades.csv'}\n"
 
 

@@ -12,8 +12,11 @@ that pass. Conceptual questions are read from the notebook's answer cells (liter
 and compared with the instructor notebook's answers. Recorded values are never trusted.
 
 Locked cells (every code cell of the release that is not an exercise, a question, a cell tagged
-``free`` or the hand-in cell) are compared with the release: a changed one is reported; a changed *context* cell voids
-the points of that notebook's exercises.
+``free`` or the hand-in cell) are compared with the release: a changed or deleted one is reported in the record
+(and the student's feedback) and voids nothing, because nothing the grader scores depends on it: the sandbox runs
+the *release's* context cells, never the student's, and runs no other locked cell; answers are read from the
+question cells. Colab does not enforce the ``editable``/``deletable`` cell metadata, so an edit there is no
+attempt to cheat.
 """
 from __future__ import annotations
 
@@ -174,11 +177,36 @@ def locked_cells(release_nb: dict, functions: list[str]) -> list[tuple[str, bool
     return locked
 
 
+LOCKED_EFFECT = {True: "none: the grader runs the release's version of this context cell",
+                 False: "none: the grader does not run this cell"}
+
+
 def changed_locked_cells(student_nb: dict, release_nb: dict, functions: list[str]) -> list[dict]:
-    """Locked cells of the release that the student's notebook no longer has unchanged."""
-    present = {_norm(_source(c)) for c in student_nb.get("cells", []) if c.get("cell_type") == "code"}
-    return [{"first_line": src.strip().splitlines()[0][:80] if src.strip() else "", "context": ctx}
-            for src, ctx in locked_cells(release_nb, functions) if _norm(src) not in present]
+    """Locked cells of the release that the student's notebook no longer has unchanged: ``change`` is "changed"
+    when a cell with the release cell's id is still there (edited), "deleted" otherwise; ``effect`` says what it
+    changes in the grade (nothing: see the module docstring)."""
+    code_cells = [c for c in student_nb.get("cells", []) if c.get("cell_type") == "code"]
+    present = {_norm(_source(c)) for c in code_cells}
+    ids = {c.get("id") for c in code_cells if c.get("id")}
+    changed = []
+    for cell_id, src, ctx in _locked_with_ids(release_nb, functions):
+        if _norm(src) in present:
+            continue
+        changed.append({"first_line": src.strip().splitlines()[0][:80] if src.strip() else "", "context": ctx,
+                        "change": "changed" if cell_id and cell_id in ids else "deleted",
+                        "effect": LOCKED_EFFECT[ctx]})
+    return changed
+
+
+def _locked_with_ids(release_nb: dict, functions: list[str]) -> list[tuple[str | None, str, bool]]:
+    """``(cell id, source, is_context)`` of the locked cells, in the order of ``locked_cells``."""
+    out = []
+    for cell in release_nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        if locked_cells({"cells": [cell]}, functions):
+            out.append((cell.get("id"), _source(cell), "context" in cell.get("metadata", {}).get("tags", [])))
+    return out
 
 
 def read_notebook(path: Path) -> dict:
@@ -522,7 +550,6 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
     spec = course.specs[name]
     functions = course.functions(name)
     changed = changed_locked_cells(student_nb, course.release[name], functions) if student_nb else []
-    voided = any(c["context"] for c in changed)
     results = results or {"cases": {}, "errors": [], "done": False}
     exercises: dict[str, dict] = {}
     for number, ex in spec["exercises"].items():
@@ -531,12 +558,13 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
         rows, passed = [], 0.0
         for test in tests:
             record = results["cases"].get((test.function, test.case.name))
+            failure = "compare"  # where a failure's message comes from (the feedback shows only safe parts of it)
             if problem:
-                ok, message = False, problem
+                ok, message, failure = False, problem, "problem"
             elif record is None:
-                ok, message = False, "not run (" + ("; ".join(results["errors"]) or "the notebook stopped") + ")"
+                ok, message, failure = False, "not run (" + ("; ".join(results["errors"]) or "the notebook stopped") + ")", "not run"
             elif not record.get("ok"):
-                ok, message = False, str(record.get("error", "error"))[:300]
+                ok, message, failure = False, str(record.get("error", "error"))[:300], "error"
             else:
                 compare = test.case.compare
                 if compare is None:
@@ -547,10 +575,10 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
                 except Exception as err:  # a malformed output is a failed case
                     ok, message = False, f"output could not be compared: {type(err).__name__}: {str(err)[:200]}"
             passed += test.case.weight if ok else 0.0
-            rows.append({"case": test.case.name, "passed": bool(ok), "message": "" if ok else message})
-        earned = 0.0 if voided else round(ex["points"] * passed / total, 2)
-        exercises[number] = {"function": ex["function"], "points": ex["points"], "earned": earned, "cases": rows,
-                             **({"voided": "a context cell of this notebook was changed"} if voided else {})}
+            rows.append({"case": test.case.name, "passed": bool(ok), "message": "" if ok else message,
+                         **({} if ok else {"failure": failure})})
+        earned = round(ex["points"] * passed / total, 2)
+        exercises[number] = {"function": ex["function"], "points": ex["points"], "earned": earned, "cases": rows}
     answers = notebook_answers(student_nb) if student_nb else {}
     questions = {}
     for qid, q in spec.get("questions", {}).items():
@@ -566,6 +594,7 @@ class Options:
     runner: Runner
     course: Course
     expected: dict
+    show_keys: bool = False  # the feedback shows the question keys (after the deadline)
 
 
 def grade_zip(zip_path: Path, options: Options) -> dict:
@@ -617,6 +646,8 @@ def grade_zip(zip_path: Path, options: Options) -> dict:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{record['student_id']}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    from helpers.coursework.grading import feedback
+    feedback.write(record, course, out / "feedback", show_keys=options.show_keys)
     return record
 
 
@@ -658,20 +689,24 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def grade_all(zips: list[Path], out: Path, jobs: int = 1, shard: str | None = None, unsafe: bool = False,
-              only: tuple[str, ...] = (), course: Course | None = None, cache_dir: Path | None = None) -> list[dict]:
-    """Grade the zips of this shard (``jobs`` at a time); write ``ID.json`` files and the shard's CSV."""
+              only: tuple[str, ...] = (), course: Course | None = None, cache_dir: Path | None = None,
+              show_keys: bool = False, canvas: dict | None = None, runner_factory=None) -> list[dict]:
+    """Grade the zips of this shard (``jobs`` at a time); write ``ID.json``, ``feedback/ID.md`` and the shard's CSV
+    (and Canvas's import CSV with ``canvas={"assignment": ..., "roster": ...}``). ``runner_factory(code_root)``
+    replaces the sandbox runner (the Gradescope autograder's, where bubblewrap cannot start)."""
     index, count = parse_shard(shard)
     zips = sorted(Path(z) for z in zips)
     missing = [str(z) for z in zips if not z.is_file()]
     if missing:
         raise GradingError(f"no such zip: {', '.join(missing)}")
-    if not unsafe:
+    if not unsafe and runner_factory is None:
         sandbox.bwrap_path()
     course = course or load_course(only=only)  # spec, keys and cases are loaded before any student code runs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="course-code-") as code_tmp:
-        runner = Runner(release_code(Path(code_tmp) / "course"), unsafe=unsafe)
+        code_root = release_code(Path(code_tmp) / "course")
+        runner = runner_factory(code_root) if runner_factory else Runner(code_root, unsafe=unsafe)
         expected = expected_outputs(course, runner, cache_dir=cache_dir or out)
         mine = zips[index - 1::count]
         seen: dict[str, str] = {}
@@ -683,15 +718,18 @@ def grade_all(zips: list[Path], out: Path, jobs: int = 1, shard: str | None = No
             else:
                 seen[sid] = z.name
                 todo.append(z)
-        options = Options(out, runner, course, expected)
+        options = Options(out, runner, course, expected, show_keys)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             records += list(pool.map(lambda z: grade_zip(z, options), todo))
     name = "grades.csv" if count == 1 else f"grades-{index}-of-{count}.csv"
     write_csv(records, out / name, columns(course))
+    if canvas is not None:
+        from helpers.coursework.grading import gradebook
+        gradebook.write_canvas(records, out / name.replace("grades", "canvas"), **canvas)
     return records
 
 
-def merge(dirs: list[Path], out: Path, course: Course | None = None) -> Path:
+def merge(dirs: list[Path], out: Path, course: Course | None = None, canvas: dict | None = None) -> Path:
     """One ``grades.csv`` from the ``ID.json`` files of several shard folders."""
     course = course or load_course()
     records, seen = [], {}
@@ -706,4 +744,7 @@ def merge(dirs: list[Path], out: Path, course: Course | None = None) -> Path:
             records.append(record)
     Path(out).mkdir(parents=True, exist_ok=True)
     write_csv(records, Path(out) / "grades.csv", columns(course))
+    if canvas is not None:
+        from helpers.coursework.grading import gradebook
+        gradebook.write_canvas(records, Path(out) / "canvas.csv", **canvas)
     return Path(out) / "grades.csv"

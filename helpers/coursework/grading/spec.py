@@ -47,3 +47,6 @@ class Case:
     kwargs: dict = field(default_factory=dict)
     compare: Compare | None = None
     weight: float = 1.0
+    # What the case varies, in words a student may read in the feedback ("ties in the logits", "another layer"):
+    # never a hidden value. Empty: the feedback uses ``name`` (written in the same spirit).
+    kind: str = ""
