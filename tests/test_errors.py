@@ -20,6 +20,7 @@ ERRORS = [
     ("helpers.coursework.grading.grader", "GradingError", (RuntimeError,)),
     ("helpers.coursework.grading.grader", "UnsafeZipError", (ValueError,)),
     ("helpers.coursework.grading.sandbox", "SandboxError", (RuntimeError,)),
+    ("helpers.coursework.grading.gradebook", "RosterError", (ValueError,)),
 ]
 
 

@@ -1,7 +1,7 @@
 """Build the offline lab assets: tokenizer + micro Gemma-2 LM, cross-encoder, JumpReLU SAE.
 
-Run ``python -m helpers.offline.build --out data/offline`` (about 10 minutes on 2 CPU
-cores); ``--quick`` trains for a few steps only, into ``build/offline_quick`` by default,
+Run ``python -m helpers.offline.build --out data/offline`` (``make offline-assets``; its time on 2
+cores is in the README, "How long things take"); ``--quick`` trains for a few steps only, into ``build/offline_quick`` by default,
 for smoke tests. Every stage uses a fixed seed, 2 threads and deterministic algorithms,
 so a rerun on the same machine writes byte-identical files (see ``manifest.json``).
 

@@ -9,8 +9,8 @@ The run happens in ``build/mutation/work`` (links to the repository, a ``setup.c
 here), never in the repository itself, and uses the fast tests only: the tests listed in
 ``TESTS`` minus those marked ``sandbox`` or ``slow`` (bubblewrap grading, kernels). mutmut
 records which of these tests call which function and runs only those for each mutant, so a
-mutant of ``grader.score_question`` never waits for a tokenscan test. On 2 cores the whole run
-takes a few minutes.
+mutant of ``grader.score_question`` never waits for a tokenscan test. On 2 cores one module takes
+minutes and the whole run over an hour (README, "How long things take").
 
     python -m helpers.offline.mutation                      # every module, report in build/mutation/
     python -m helpers.offline.mutation --only helpers/metrics.py

@@ -15,11 +15,12 @@ import csv
 from pathlib import Path
 
 from helpers.coursework.config import HOMEWORK
+from helpers.errors import CourseError
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
-class RosterError(ValueError):
+class RosterError(CourseError, ValueError):
     """The Canvas roster CSV is not a Canvas gradebook export; the message names the missing column."""
 
 
