@@ -19,7 +19,7 @@ Why not a resolver that does not install (``uv pip compile``, ``pip-compile``, w
 ``torch==2.13.0`` from the package index's metadata, which is the CUDA build's: tried with uv 0.13.8
 (``uv pip compile`` of ``torch==2.13.0`` + requirements-dev.txt for Python 3.11 on manylinux x86-64), the
 lock gained 19 CUDA packages (``nvidia-*``, ``cuda-*``, ``triton``; 169 pins instead of 149) that the CPU wheel neither needs nor
-installs (its first line of many: the lock would no longer describe a CPU venv), so ``check`` would fail on every CPU venv; and a hash of torch pins one build (CPU or CUDA), so a
+installs, so ``check`` would fail on every CPU venv; and a hash of torch pins one build (CPU or CUDA), so a
 hashed lock could not serve both. Installing and freezing locks what the course really runs.
 """
 from __future__ import annotations
