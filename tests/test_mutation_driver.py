@@ -15,10 +15,30 @@ def test_change_of_a_diff():
     assert mutation._change(diff) == "x = 1 -> x = 2"
 
 
-@pytest.mark.parametrize("code, status", [(1, "killed"), (3, "killed"), (36, "timeout"), (0, "survived"), (33, "no tests"),
-                                          (None, "not checked"), (-11, "suspicious")])
-def test_status(code, status):
-    assert mutation._status(code) == status
+@pytest.mark.parametrize("word, status", [("killed", "killed"), ("timeout", "timeout"), ("survived", "survived"),
+                                          ("no tests", "no tests"), ("not checked", "not checked"),
+                                          ("segfault", "suspicious"), ("caught by type check", "suspicious"),
+                                          ("check was interrupted by user", "suspicious"), ("skipped", "suspicious")])
+def test_status_words_of_mutmut(word, status):
+    assert mutation._status(word) == status
+
+
+def test_results_output_is_parsed_line_by_line():
+    text = ("    helpers.metrics.x_bleu__mutmut_1: killed\n"
+            "    helpers.metrics.x_bleu__mutmut_2: no tests\n"
+            "    helpers.coursework.grading.grader.xǁCourseǁdigest__mutmut_3: caught by type check\n"
+            "some other line: without a mutant\n\n")
+    assert mutation.parse_results(text) == {
+        "helpers.metrics.x_bleu__mutmut_1": "killed", "helpers.metrics.x_bleu__mutmut_2": "no tests",
+        "helpers.coursework.grading.grader.xǁCourseǁdigest__mutmut_3": "caught by type check"}
+
+
+def test_a_mutant_belongs_to_the_longest_module_path_that_names_it():
+    modules = ["helpers/coursework/grading/grader.py", "helpers/coursework/grading/grader_parts.py", "helpers/sae.py"]
+    assert mutation.module_of("helpers.coursework.grading.grader.x_f__mutmut_1", modules) == modules[0]
+    assert mutation.module_of("helpers.coursework.grading.grader_parts.x_f__mutmut_1", modules) == modules[1]
+    assert mutation.module_of("helpers.sae.xǁSAEǁencode__mutmut_2", modules) == modules[2]
+    assert mutation.module_of("helpers.saex.x_f__mutmut_1", modules) is None
 
 
 def test_quality_table_is_written_between_the_markers(tmp_path):

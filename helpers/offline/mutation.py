@@ -170,10 +170,10 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      "the same as without it"),
 )
 
-KILLED = {1, 3}
-TIMEOUT = {36, -24, 24, 152, 255}
-NO_TESTS = {33, 5}
-SURVIVED = {0}
+# How mutmut's own words (`mutmut results --all true`) count here: killed and timeout (the change was noticed),
+# survived, no tests, not checked; every other word mutmut may print (suspicious, segfault, skipped, caught by type
+# check, interrupted, and any it adds later) counts as "suspicious", i.e. neither killed nor survived.
+COUNTED = ("killed", "timeout", "survived", "no tests", "suspicious", "not checked")
 
 
 def _workdir(out: Path) -> Path:
@@ -218,16 +218,35 @@ def run(out: Path, modules: list[str], jobs: int) -> float:
     return seconds
 
 
-def _status(code) -> str:
-    if code in KILLED:
-        return "killed"
-    if code in TIMEOUT:
-        return "timeout"
-    if code in NO_TESTS:
-        return "no tests"
-    if code in SURVIVED:
-        return "survived"
-    return "suspicious" if code is not None else "not checked"
+def _status(word: str) -> str:
+    """mutmut's status word -> the report's: killed, timeout, survived, no tests, not checked, else suspicious."""
+    return word if word in COUNTED else "suspicious"
+
+
+def _mutmut(work: Path, *args: str) -> str:
+    """The standard output of one mutmut command in the work folder (where its setup.cfg is)."""
+    mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
+    done = subprocess.run([mutmut, *args], cwd=work, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"`mutmut {' '.join(args)}` failed (exit {done.returncode}): {done.stderr[-1000:]}")
+    return done.stdout
+
+
+def parse_results(text: str) -> dict[str, str]:
+    """``mutmut results --all true`` (lines ``    helpers.x.x_f__mutmut_3: killed``) -> ``{mutant: status word}``."""
+    found = {}
+    for line in text.splitlines():
+        name, sep, word = line.strip().partition(": ")
+        if sep and "__mutmut_" in name:
+            found[name] = word.strip()
+    return found
+
+
+def module_of(mutant: str, modules: list[str]) -> str | None:
+    """``helpers.metrics.x_bleu__mutmut_3`` -> ``helpers/metrics.py`` (the longest module path that prefixes it)."""
+    dotted = {m.removesuffix(".py").replace("/", "."): m for m in modules}
+    owners = [d for d in dotted if mutant.startswith(d + ".")]
+    return dotted[max(owners, key=len)] if owners else None
 
 
 def _function_of(key: str) -> str:
@@ -247,42 +266,37 @@ def _change(diff: str) -> str:
     return " / ".join(minus) + " -> " + " / ".join(plus)
 
 
-def _diffs(work: Path, names: list[str], paths: dict[str, str]) -> dict[str, str]:
-    """The diff of each mutant, read by mutmut itself (in the work folder, where its config is)."""
-    if not names:
-        return {}
-    code = ("import json, sys\nfrom mutmut.mutation.diff_apply import get_diff_for_mutant\n"
-            "todo = json.load(sys.stdin)\nout = {}\n"
-            "for name, path in todo.items():\n"
-            "    try:\n        out[name] = get_diff_for_mutant(name, path=path)\n"
-            "    except Exception as err:\n        out[name] = f'(no diff: {err})'\n"
-            "print(json.dumps(out))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=work, input=json.dumps({n: paths[n] for n in names}),
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        return {n: f"(no diff: {done.stderr[-300:]})" for n in names}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def _diffs(work: Path, names: list[str]) -> dict[str, str]:
+    """The diff of each mutant, from ``mutmut show NAME`` (its first line, ``# NAME: status``, dropped)."""
+    diffs = {}
+    for name in names:
+        text = _mutmut(work, "show", name)
+        diffs[name] = text.split("\n", 1)[1] if text.startswith("# ") else text
+    return diffs
 
 
 def collect(out: Path, modules: list[str]) -> dict:
     """Per module: counts, score, survivors with their diffs (equivalent ones marked)."""
     work = out / "work"
     report: dict = {"modules": {}}
+    by_module: dict[str, dict[str, str]] = {m: {} for m in modules}
+    for mutant, word in parse_results(_mutmut(work, "results", "--all", "true")).items():
+        module = module_of(mutant, modules)
+        if module is not None:
+            by_module[module][mutant] = word
     for module in modules:
-        meta_path = work / "mutants" / (module + ".meta")
-        if not meta_path.is_file():
+        if not by_module[module]:
             report["modules"][module] = {"error": "no results (was it run?)"}
             continue
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         rows, outside = [], 0
-        for key, code in sorted(meta["exit_code_by_key"].items(), key=lambda kv: _natural(kv[0])):
+        for key, word in sorted(by_module[module].items(), key=lambda kv: _natural(kv[0])):
             function = _function_of(key)
             if function in OUT_OF_SCOPE.get(module, ()):
                 outside += 1
                 continue
-            rows.append({"mutant": key, "function": function, "status": _status(code)})
+            rows.append({"mutant": key, "function": function, "status": _status(word)})
         open_rows = [r for r in rows if r["status"] not in ("killed", "timeout", "not checked")]
-        diffs = _diffs(work, [r["mutant"] for r in open_rows], {r["mutant"]: module for r in open_rows})
+        diffs = _diffs(work, [r["mutant"] for r in open_rows])
         for row in open_rows:
             row["diff"] = diffs.get(row["mutant"], "")
             row["change"] = _change(row["diff"])
@@ -291,8 +305,7 @@ def collect(out: Path, modules: list[str]) -> dict:
                  if where in ("*", module) and re.search(pattern, row["change"])), None)
             if reason:
                 row["equivalent"] = reason
-        counts = {s: sum(r["status"] == s for r in rows)
-                  for s in ("killed", "timeout", "survived", "no tests", "suspicious", "not checked")}
+        counts = {s: sum(r["status"] == s for r in rows) for s in COUNTED}
         equivalent = sum(1 for r in open_rows if r.get("equivalent"))
         detected = counts["killed"] + counts["timeout"]
         considered = len(rows) - equivalent - counts["not checked"]  # an interrupted run: the share of those checked
