@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from helpers.backend import check_finite
+from helpers.numerics import check_finite
 from helpers.chat import check_text
 from helpers.generation import FiniteLogits, check_max_new_tokens
-from helpers.sae import check_count, check_ids, check_index, check_layer
+from helpers.validation import check_count, check_ids, check_index, check_layer
 
 
 @dataclass(frozen=True)

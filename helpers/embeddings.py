@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from helpers.backend import check_finite
-from helpers.sae import check_count, check_window
+from helpers.numerics import check_finite
+from helpers.validation import check_count, check_window
 
 
 def mean_pool_with_padding(last_hidden: torch.Tensor) -> torch.Tensor:

@@ -5,10 +5,10 @@ class that says what went wrong: ``ValueError`` for a value out of range or of t
 ``TypeError`` for an object of the wrong type, ``RuntimeError`` for a state of the machine
 (missing assets, no sandbox, a hub that cannot be reached). The message says what to do.
 
-    BackendError (RuntimeError)      helpers.backend      loading models, the hub, the device
-      NumericsError                  helpers.backend      inf/NaN in float16 logits
+    BackendError (RuntimeError)      helpers.errors       loading models, the hub, the device (raised by helpers.backend)
+      NumericsError                  helpers.numerics     inf/NaN in float16 logits
     AssetError (RuntimeError)        helpers.assets       an offline asset missing or corrupt
-    OutOfRangeError (IndexError, ValueError)  helpers.sae a layer, feature or id out of range
+    OutOfRangeError (IndexError, ValueError)  helpers.validation  a layer, feature or id out of range
     SubmissionError (RuntimeError)   helpers.handin       the hand-in zip cannot be built
     AnswerError (ValueError)         helpers.handin       an answer of the wrong form
     AuthoringError (ValueError)      helpers.coursework.authoring   solution markers
@@ -25,3 +25,7 @@ from __future__ import annotations
 
 class CourseError(Exception):
     """Base of every error the course raises on purpose; the message says what to fix."""
+
+
+class BackendError(CourseError, RuntimeError):
+    """A model could not be loaded, or computed inf/NaN; the message says what to do (``helpers.backend``)."""

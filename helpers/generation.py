@@ -22,12 +22,12 @@ from typing import Iterator
 
 import torch
 
-from helpers.backend import check_finite
-from helpers.sae import check_count, check_ids, context_window, vocab_size
+from helpers.numerics import check_finite
+from helpers.validation import check_count, check_ids, context_window, vocab_size
 
 
 class FiniteLogits:
-    """A logits processor for ``generate(logits_processor=[FiniteLogits()])``: a :class:`~helpers.backend.NumericsError`
+    """A logits processor for ``generate(logits_processor=[FiniteLogits()])``: a :class:`~helpers.numerics.NumericsError`
     as soon as the model's logits hold NaN or +inf (float16 overflow), instead of garbage text or, when sampling,
     an obscure error from ``torch.multinomial`` (a device-side assert on a GPU). ``-inf`` passes: it is how
     an earlier processor removes a token. The scores go on unchanged."""

@@ -17,8 +17,8 @@ from typing import Iterator
 import torch
 
 from helpers.attention import check_eager
-from helpers.backend import check_finite
-from helpers.sae import check_ids, check_layer
+from helpers.numerics import check_finite
+from helpers.validation import check_ids, check_layer
 
 
 def _attention_module(model, layer: int):

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from helpers import backend
+from helpers import backend, colab, hub
 from tests.conftest import REPO_ROOT
 
 
@@ -20,9 +20,9 @@ def test_unknown_backend_names_the_valid_values(monkeypatch):
 
 def test_backend_default_outside_colab_is_offline(monkeypatch):
     monkeypatch.delenv("LAB_BACKEND", raising=False)
-    monkeypatch.setattr(backend, "in_colab", lambda: False)
+    monkeypatch.setattr(colab, "in_colab", lambda: False)
     assert backend.backend_name() == "offline"
-    monkeypatch.setattr(backend, "in_colab", lambda: True)
+    monkeypatch.setattr(colab, "in_colab", lambda: True)
     assert backend.backend_name() == "gemma"
 
 
@@ -52,10 +52,10 @@ def test_offline_backend_is_float32_and_dtype_override_is_validated(monkeypatch)
 
 
 def test_token_order_env_then_cached(monkeypatch):
-    monkeypatch.setattr(backend, "in_colab", lambda: False)
+    monkeypatch.setattr(colab, "in_colab", lambda: False)
     fake = "tok" + "en-for-test"
     monkeypatch.setenv("HF_TOKEN", fake)
-    lookup = backend.find_hf_token()
+    lookup = hub.find_hf_token()
     assert lookup.token == fake and lookup.source == "env:HF_TOKEN"
     assert fake not in repr(lookup)  # never shown
     monkeypatch.delenv("HF_TOKEN")
@@ -63,9 +63,9 @@ def test_token_order_env_then_cached(monkeypatch):
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: "cached-" + "value")
-    assert backend.find_hf_token().source == "cached-login"
+    assert hub.find_hf_token().source == "cached-login"
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    assert backend.find_hf_token().token is None
+    assert hub.find_hf_token().token is None
 
 
 def test_colab_secret_comes_first_and_missing_secret_is_explained(monkeypatch):
@@ -83,17 +83,17 @@ def test_colab_secret_comes_first_and_missing_secret_is_explained(monkeypatch):
         return "colab-" + "secret"
 
     userdata = types.SimpleNamespace(get=get)
-    colab = types.ModuleType("google.colab")
-    colab.userdata = userdata
+    fake_colab = types.ModuleType("google.colab")
+    fake_colab.userdata = userdata
     google = types.ModuleType("google")
-    google.colab = colab
+    google.colab = fake_colab
     monkeypatch.setitem(sys.modules, "google", google)
-    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab", fake_colab)
     monkeypatch.setenv("HF_TOKEN", "from-env")
-    assert backend.in_colab()
-    assert backend.find_hf_token().source == "colab-secrets" and calls["name"] == "HF_TOKEN"
+    assert colab.in_colab()
+    assert hub.find_hf_token().source == "colab-secrets" and calls["name"] == "HF_TOKEN"
     calls["missing"] = True
-    lookup = backend.find_hf_token()
+    lookup = hub.find_hf_token()
     assert lookup.source == "env:HF_TOKEN" and lookup.colab_problem == "SecretNotFoundError"
 
 
@@ -123,11 +123,23 @@ def test_gemma_without_token_or_network_gives_one_clear_message(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_gemma_error_reasons():
-    lookup = backend.TokenLookup("x", "env:HF_TOKEN")
-    gated = backend._gemma_error("m", OSError("You are trying to access a gated repo. 403 Forbidden"), lookup)
+def test_gemma_error_reasons_come_from_the_typed_error_behind_transformers_oserror():
+    import httpx2
+    from huggingface_hub.errors import GatedRepoError
+
+    lookup = hub.TokenLookup("x", "env:HF_TOKEN")
+    request = httpx2.Request("HEAD", "https://hub.invalid/x")
+
+    def reraised(cause):  # what transformers' cached_file does: raise OSError(...) from the hub's error
+        try:
+            raise OSError("You are trying to access a gated repo. 401") from cause
+        except OSError as err:
+            return err
+
+    gated = backend._gemma_error("m", reraised(GatedRepoError("403", response=httpx2.Response(403, request=request))), lookup)
+    assert isinstance(gated, backend.BackendError)
     assert "licence" in str(gated) and "LAB_BACKEND=offline" in str(gated)
-    offline = backend._gemma_error("m", OSError("We couldn't connect to the hub"), lookup)
+    offline = backend._gemma_error("m", reraised(httpx2.ConnectError("no route")), lookup)
     assert "could not be reached" in str(offline)
 
 

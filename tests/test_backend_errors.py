@@ -9,11 +9,11 @@ from huggingface_hub import constants
 from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
                                     RepositoryNotFoundError)
 
-from helpers import backend
+from helpers import backend, colab, hub
 from tests.fakehub import fake_hf_token
 
 URL = "https://hub.invalid/google/gemma-2-2b-it/resolve/main/config.json"
-NO_TOKEN = backend.TokenLookup(None, "none")
+NO_TOKEN = hub.TokenLookup(None, "none")
 
 
 def _response(status: int, message: str = "") -> httpx2.Response:
@@ -27,7 +27,7 @@ def _blames_token(message: str) -> bool:
 
 
 def _with_token():
-    return backend.TokenLookup(fake_hf_token(), "env:HF_TOKEN")
+    return hub.TokenLookup(fake_hf_token(), "env:HF_TOKEN")
 
 
 # (error the hub client raises, token?, gated repo?, expected cause, words the message must hold, words it must not)
@@ -44,6 +44,9 @@ CASES = [
     ("repo-404", False, False, "not-found", ["not found"], ["token"]),
     ("transformers-oserror-gated", False, True, "no-token", ["no Hugging Face token was found"], []),
     ("transformers-oserror-connect", False, False, "network", ["could not be reached"], ["token"]),
+    ("transformers-oserror-not-cached", False, False, "network", ["could not be reached"], ["token"]),
+    # No typed error behind it: the words of a message decide nothing (they could be anyone's).
+    ("plain-oserror", False, True, "other", ["download failed"], []),
 ]
 
 
@@ -63,10 +66,16 @@ def _error(kind: str) -> BaseException:
                               response=_response(401, "Invalid credentials in Authorization header"))
     if kind == "repo-404":
         return RepositoryNotFoundError("404 Client Error. Repository Not Found for url " + URL, response=_response(404))
-    if kind == "transformers-oserror-gated":
-        return OSError("You are trying to access a gated repo.\nMake sure to have access to it at ...")
-    if kind == "transformers-oserror-connect":
-        return OSError("We couldn't connect to the hub to load this file, couldn't find it in the cached files")
+    if kind.startswith("transformers-oserror-"):  # transformers re-raises the hub's error: OSError(...) from err
+        cause = _error({"gated": "gated-401", "connect": "connect", "not-cached": "not-cached"}[kind.removeprefix("transformers-oserror-")])
+        try:
+            raise OSError("You are trying to access a repo; see the cause (text of no importance)") from cause
+        except OSError as err:
+            return err
+    if kind == "not-cached":
+        return LocalEntryNotFoundError("Cannot find the requested files in the disk cache and outgoing traffic has been disabled.")
+    if kind == "plain-oserror":
+        return OSError("You are trying to access a gated repo. We couldn't connect to the hub. 401 403")
     raise ValueError(kind)
 
 
@@ -74,8 +83,9 @@ def _error(kind: str) -> BaseException:
 def test_each_hub_failure_gets_its_real_cause(kind, has_token, gated, cause, must, must_not):
     lookup = _with_token() if has_token else NO_TOKEN
     err = _error(kind)
-    assert backend.classify_hub_error(err, lookup, needs_token=gated) == cause
+    assert hub.classify_hub_error(err, lookup, needs_token=gated) == cause
     message = str(backend._gemma_error("the model", err, lookup, needs_token=gated))
+    assert message == hub.diagnose("the model", err, lookup, needs_token=gated)
     for words in must:
         assert words.lower() in message.lower(), (words, message)
     for words in must_not:
@@ -88,16 +98,16 @@ def test_each_hub_failure_gets_its_real_cause(kind, has_token, gated, cause, mus
 def test_messages_for_different_causes_differ():
     messages = {str(backend._gemma_error("m", _error(kind), _with_token() if tok else NO_TOKEN, gated)).split("\n")[0]
                 for kind, tok, gated, *_ in CASES}
-    assert len(messages) == 7  # offline, network, no-token, licence, bad-token (public + gated), not-found
+    assert len(messages) == 8  # offline, network, no-token, licence, bad-token (public + gated), not-found, other
 
 
 def test_no_dead_http_client_import():
     """The exception types come from the HTTP library the installed hub client really uses."""
-    source = (backend.__file__ and open(backend.__file__).read())
+    source = (hub.__file__ and open(hub.__file__).read())
     assert "import httpx\n" not in source and "import httpx2\n" not in source
-    assert backend._hub_http_client() is httpx2
-    assert httpx2.TransportError in backend._network_errors()
-    assert isinstance(httpx2.ConnectError("x"), backend._hub_errors())
+    assert hub.hub_http_client() is httpx2
+    assert httpx2.TransportError in hub.network_errors()
+    assert isinstance(httpx2.ConnectError("x"), hub.hub_errors())
 
 
 @pytest.fixture
@@ -108,11 +118,9 @@ def online_hub(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(backend, "in_colab", lambda: False)
+    monkeypatch.setattr(colab, "in_colab", lambda: False)
     monkeypatch.setattr(backend, "_CACHE", {})
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))  # no cached login
 
 
 def test_unreachable_hub_fails_in_seconds_and_says_no_network(online_hub):
@@ -158,7 +166,7 @@ def test_lm_refused_by_the_hub_fails_before_any_download(online_hub, monkeypatch
         seen.update(repo=repo_id, token=tok)
         return _error(probe_error)
 
-    monkeypatch.setattr(backend, "probe_hub", probe)
+    monkeypatch.setattr(hub, "probe_hub", probe)
     import transformers
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
@@ -173,7 +181,7 @@ def test_lm_refused_by_the_hub_fails_before_any_download(online_hub, monkeypatch
 
 def test_public_models_never_blame_a_missing_token(online_hub, monkeypatch):
     """The cross-encoder and the SAE need no token: with none, a refusal is not 'no token'."""
-    monkeypatch.setattr(backend, "probe_hub", lambda *a: _error("repo-404"))
+    monkeypatch.setattr(hub, "probe_hub", lambda *a: _error("repo-404"))
     for load in (backend.load_cross_encoder, backend.load_sae):
         with pytest.raises(backend.BackendError) as info:
             load("gemma")
@@ -185,12 +193,10 @@ def test_hf_hub_offline_with_empty_cache_names_offline_mode_for_each_loader(monk
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(backend, "in_colab", lambda: False)
+    monkeypatch.setattr(colab, "in_colab", lambda: False)
     monkeypatch.setattr(backend, "_CACHE", {})
-    monkeypatch.setattr(backend, "probe_hub", lambda *a: pytest.fail("offline mode must not probe the hub"))
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    monkeypatch.setattr(hub, "probe_hub", lambda *a: pytest.fail("offline mode must not probe the hub"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))  # no cached login
     with pytest.warns(backend.SlowDeviceWarning), pytest.raises(backend.BackendError) as lm_error:
         backend.load_lm("gemma")
     assert "HF_HUB_OFFLINE=1" in str(lm_error.value) and "No Hugging Face token was found either" in str(lm_error.value)

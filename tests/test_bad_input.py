@@ -14,8 +14,8 @@ import torch
 from transformers import Gemma2Config, Gemma2ForCausalLM
 
 from helpers import attention, embeddings, generation, hooks, metrics, testtime
-from helpers import sae as sae_lib
-from helpers.sae import OutOfRangeError
+from helpers import sae as sae_lib, validation
+from helpers.validation import OutOfRangeError
 
 WINDOW = 64
 LONG = "the cat sat on the mat and " * 12  # > 64 tokens with the offline tokenizer
@@ -141,11 +141,11 @@ CASES = [
     ("model_attention: layer True", lambda e: hooks.model_attention(e.model, e.ids, True), TypeError, r"0\.\.2"),
     ("check_head: head 4 of 4", lambda e: attention.check_head(e.model, 4), OutOfRangeError, r"heads 0\.\.3"),
     ("check_head: head 1.5", lambda e: attention.check_head(e.model, 1.5), TypeError, r"0\.\.3"),
-    ("check_feature: feature 16384", lambda e: sae_lib.check_feature(e.sae, 16384), ValueError, r"features 0\.\.16383"),
-    ("check_feature: feature -1", lambda e: sae_lib.check_feature(e.sae, -1), IndexError, r"0\.\.16383"),
-    ("check_feature: feature '10004'", lambda e: sae_lib.check_feature(e.sae, "10004"), TypeError, r"0\.\.16383"),
-    ("check_position: position 5 of 5", lambda e: sae_lib.check_position(5, 5), ValueError, r"0\.\.4"),
-    ("check_position: position 1.0", lambda e: sae_lib.check_position(5, 1.0), TypeError, "integer"),
+    ("check_feature: feature 16384", lambda e: validation.check_feature(e.sae, 16384), ValueError, r"features 0\.\.16383"),
+    ("check_feature: feature -1", lambda e: validation.check_feature(e.sae, -1), IndexError, r"0\.\.16383"),
+    ("check_feature: feature '10004'", lambda e: validation.check_feature(e.sae, "10004"), TypeError, r"0\.\.16383"),
+    ("check_position: position 5 of 5", lambda e: validation.check_position(5, 5), ValueError, r"0\.\.4"),
+    ("check_position: position 1.0", lambda e: validation.check_position(5, 1.0), TypeError, "integer"),
     ("neuronpedia_url: layer 26", lambda e: sae_lib.neuronpedia_url(10004, layer=26), ValueError, r"0\.\.25"),
     ("neuronpedia_url: feature -1", lambda e: sae_lib.neuronpedia_url(-1), ValueError, "feature"),
     ("previous_token_score: first_query=-1",
@@ -180,6 +180,6 @@ def test_good_input_at_the_edges_still_works(env):
     prompt_len = env.tok("Google", return_tensors="pt").input_ids.shape[1]
     assert generation.check_max_new_tokens(WINDOW - prompt_len, env.model, prompt_len) == WINDOW - prompt_len
     assert generation.first_step_kept(env.model, env.ids, do_sample=True, top_k=env.vocab) == env.vocab
-    assert attention.check_head(env.model, 3) == 3 and sae_lib.check_layer(env.model, 2) == 2
+    assert attention.check_head(env.model, 3) == 3 and validation.check_layer(env.model, 2) == 2
     top, acts = sae_lib.top_activating_tokens(env.tok, ["a cat"], _acts(env), k=len(_acts(env)[0]) - 1)
     assert len(top) == acts.numel()

@@ -9,10 +9,10 @@ from tests.conftest import REPO_ROOT
 
 # (module, class, the built-in classes a caller may catch it as)
 ERRORS = [
-    ("helpers.backend", "BackendError", (RuntimeError,)),
-    ("helpers.backend", "NumericsError", (RuntimeError,)),
+    ("helpers.errors", "BackendError", (RuntimeError,)),
+    ("helpers.numerics", "NumericsError", (RuntimeError,)),
     ("helpers.assets", "AssetError", (RuntimeError,)),
-    ("helpers.sae", "OutOfRangeError", (IndexError, ValueError)),
+    ("helpers.validation", "OutOfRangeError", (IndexError, ValueError)),
     ("helpers.handin", "SubmissionError", (RuntimeError,)),
     ("helpers.handin", "AnswerError", (ValueError,)),
     ("helpers.coursework.authoring", "AuthoringError", (ValueError,)),

@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from helpers import backend
+from helpers import backend, colab, hub
 from tests.fakehub import build_fake_hub, fake_hf_token
 
 PROMPT = [{"role": "user", "content": "What is machine learning?"}]
@@ -43,9 +43,9 @@ def gemma_env(monkeypatch, fake_hub_home, caplog):
     monkeypatch.setattr(constants, "HF_HOME", str(fake_hub_home))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(fake_hub_home / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(backend, "in_colab", lambda: False)
+    monkeypatch.setattr(colab, "in_colab", lambda: False)
     monkeypatch.setattr(backend, "_CACHE", {})
-    monkeypatch.setattr(backend, "probe_hub", _no_network)
+    monkeypatch.setattr(hub, "probe_hub", _no_network)
     caplog.set_level(logging.DEBUG)
     return token
 

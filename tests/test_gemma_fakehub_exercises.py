@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from helpers import backend
+from helpers import backend, colab, hub
 from helpers.coursework.grading import grader
 from helpers.coursework.grading.compare import decode
 from helpers.coursework.grading.harness import to_plain
@@ -67,13 +67,13 @@ def _gemma_env(mp: pytest.MonkeyPatch, home, token: str) -> None:
     mp.setattr(constants, "HF_HOME", str(home))
     mp.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     mp.setattr(constants, "HF_HUB_OFFLINE", True)
-    mp.setattr(backend, "in_colab", lambda: False)
+    mp.setattr(colab, "in_colab", lambda: False)
     mp.setattr(backend, "_CACHE", {})
 
     def no_network(*args, **kwargs):
         raise AssertionError("HF_HUB_OFFLINE=1: the backend must not probe the hub")
 
-    mp.setattr(backend, "probe_hub", no_network)
+    mp.setattr(hub, "probe_hub", no_network)
 
 
 def run_course(home, course: grader.Course) -> CourseRuns:

@@ -4,16 +4,8 @@ import pytest
 import torch
 from transformers import Gemma2Config, Gemma2ForCausalLM
 
-from helpers.sae import (
-    JumpReLUSAE,
-    activation_density,
-    active_features,
-    check_feature,
-    check_layer,
-    check_position,
-    neuronpedia_url,
-    top_activating_tokens,
-)
+from helpers.sae import JumpReLUSAE, activation_density, active_features, neuronpedia_url, top_activating_tokens
+from helpers.validation import check_feature, check_layer, check_position
 from tests.test_checks_06_07 import instructor_functions
 
 
