@@ -154,14 +154,23 @@ def _projection(n: int):
     return torch.randn(SKETCH_SIZE, n, generator=generator, dtype=torch.float64) / n ** 0.5
 
 
-def tensor_sketch(tensor) -> dict:
-    """``{"shape", "sketch"}``: a random projection of a float tensor (a mistake's output, too big to store)."""
+def tensor_sketch(tensor, correct=None) -> dict:
+    """``{"shape", "sketch"}``: a random projection of a float tensor (a mistake's output, too big to store), and
+    ``"apart"``, its largest difference from the ``correct`` output (a mistake is named only where it differs)."""
     import torch
 
     t = torch.as_tensor(tensor).detach().double().cpu()
-    if t.numel() <= SKETCH_SIZE:
-        return tensor_values(t, 8)
-    return {"shape": list(t.shape), "sketch": [round(float(v), 8) for v in _projection(t.numel()) @ t.flatten()]}
+    out = tensor_values(t, 8) if t.numel() <= SKETCH_SIZE else \
+        {"shape": list(t.shape), "sketch": [round(float(v), 8) for v in _projection(t.numel()) @ t.flatten()]}
+    if correct is not None:
+        c = torch.as_tensor(correct).detach().double().cpu()
+        out["apart"] = round(float((t - c).abs().max()), 8) if c.shape == t.shape and t.numel() else float("inf")
+    return out
+
+
+def distinct(variant, atol: float) -> bool:
+    """True if a pinned mistake's output differs from the correct one by more than ``atol`` somewhere."""
+    return variant is not None and variant.get("apart", float("inf")) > atol
 
 
 def as_tensor(pinned):
@@ -177,7 +186,7 @@ def close(got, pinned, atol: float, rtol: float = 0.0) -> bool:
 
     if pinned is None:
         return False
-    got = torch.as_tensor(got).detach().double().cpu()
+    got = as_tensor(got) if isinstance(got, dict) else torch.as_tensor(got).detach().double().cpu()
     if list(got.shape) != pinned["shape"] or not bool(torch.isfinite(got).all()):
         return False
     if "values" in pinned:
@@ -191,7 +200,7 @@ def max_diff(got, pinned) -> float:
     """The largest elementwise difference from pinned values (inf for another shape)."""
     import torch
 
-    got = torch.as_tensor(got).detach().double().cpu()
+    got = (as_tensor(got) if isinstance(got, dict) else torch.as_tensor(got)).detach().double().cpu()
     if list(got.shape) != pinned["shape"]:
         return float("inf")
     return float((got - as_tensor(pinned)).abs().max()) if got.numel() else 0.0

@@ -301,7 +301,7 @@ def check_sample_with_filter(sample_with_filter, model, tokenizer) -> None:
 
 # nltk 3.10.4 sentence_bleu values of sample sets the notebook never shows: the homework's
 # self-BLEU ("correct") and the values of common mistakes, to name the mistake.
-_SELF_BLEU_CASES = [
+SELF_BLEU_CASES = [
     ("paraphrases",
      ["Professor Lee is a great machine learning teacher", "Professor Lee is one of the best machine learning teachers",
       "Lee teaches machine learning very well", "Professor Lee is one of the best teachers of machine learning"],
@@ -322,7 +322,7 @@ _SELF_BLEU_CASES = [
     ("identical", ["the cat sat on the mat"] * 3, {"correct": 1.0}),
 ]
 
-_SELF_BLEU_HINTS = {
+SELF_BLEU_HINTS = {
     "itself": "you scored each sentence against itself too (BLEU 1): use every OTHER sentence, j != i.",
     "multi": "you scored each sentence against all the others at once (one sentence_bleu call with several references); "
              "the homework averages one BLEU per pair: sentence_bleu([ref.split()], hyp.split()) for each other sentence.",
@@ -339,7 +339,7 @@ def check_self_bleu(self_bleu) -> None:
     """Exercise 4.4: the homework's self-BLEU on sets the notebook does not show (values from nltk 3.10.4)."""
     import math
 
-    for name, sentences, values in _SELF_BLEU_CASES:
+    for name, sentences, values in SELF_BLEU_CASES:
         got = self_bleu(list(sentences))
         require(isinstance(got, (int, float)) or hasattr(got, "__float__"), f"Return a number (a float), got {type(got).__name__}.")
         got = float(got)
@@ -347,10 +347,10 @@ def check_self_bleu(self_bleu) -> None:
         if math.isclose(got, want, rel_tol=1e-7, abs_tol=1e-9):
             continue
         mistake = next((m for m, v in values.items() if m != "correct" and math.isclose(got, v, rel_tol=1e-7, abs_tol=1e-9)), None)
-        hint = _SELF_BLEU_HINTS[mistake] if mistake else (
+        hint = SELF_BLEU_HINTS[mistake] if mistake else (
             "average, over the sentences, the mean nltk sentence_bleu of the sentence (hypothesis) against each other "
             "sentence (a single reference), all split on whitespace.")
         require(False, f"Set {name!r} ({len(sentences)} sentences): self-BLEU {got:.6g}, expected {want:.6g}; {hint}")
-    ok(f"self_bleu matches nltk on {len(_SELF_BLEU_CASES)} sample sets (empty samples, ties in case and punctuation, repeats)")
+    ok(f"self_bleu matches nltk on {len(SELF_BLEU_CASES)} sample sets (empty samples, ties in case and punctuation, repeats)")
 
 

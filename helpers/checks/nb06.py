@@ -1,7 +1,7 @@
 """Checks of notebook 06 (attention maps): exercises 6.1 generation_attention, 6.2 attention_labels."""
 from __future__ import annotations
 
-from helpers.checks.common import (as_tensor, close, float_atol, max_diff, model_finite, model_key, ok, pinned, require,
+from helpers.checks.common import (as_tensor, close, distinct, float_atol, max_diff, model_finite, model_key, ok, pinned, require,
                                    require_finite, tensor_values, unpinned_note)
 
 NOTEBOOK = "06"
@@ -54,7 +54,7 @@ def _rows_against_pinned(got, want: dict, layer: int, atol: float, where: str) -
     correct = want["correct"]
     for other in (layer - 1, layer + 1):
         sketch = want.get(f"layer_{other}")
-        if sketch is not None and not close(correct, sketch, atol) and close(got, sketch, atol):
+        if distinct(sketch, atol) and close(got, sketch, atol):
             require(False, f"These are the rows of layer {other}, not {layer}: output.attentions[layer] is already layer `layer`.")
     diff = max_diff(got, correct)
     require(diff <= atol, f"Values differ from the expected rows by up to {diff:.3g} {where}: take "

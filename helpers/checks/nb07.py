@@ -2,7 +2,7 @@
 7.4 activations_across_layers, 7.5 fraction_of_variance_unexplained."""
 from __future__ import annotations
 
-from helpers.checks.common import (ANY, close, digest, float_atol, max_diff, model_finite, model_key, ok, pinned, require,
+from helpers.checks.common import (ANY, close, digest, distinct, float_atol, max_diff, model_finite, model_key, ok, pinned, require,
                                    require_finite, unpinned_note)
 
 NOTEBOOK = "07"
@@ -94,7 +94,7 @@ def check_jumprelu_encode(jumprelu_encode) -> None:
                                             "multiply x @ W_enc (W_enc is [d_model, d_sae]).")
     got = got.float()
     for mistake, hint in JUMPRELU_MISTAKES.items():
-        require(not close(got, entry[mistake], 1e-5), hint)
+        require(not (distinct(entry[mistake], 1e-5) and close(got, entry[mistake], 1e-5)), hint)
     require(float(got[got.abs() > 0].abs().min()) >= float(threshold.min()) if bool((got.abs() > 0).any()) else True,
             "Pre-activations between 0 and the threshold must give 0: compare pre with `threshold`, not with 0.")
     require(close(got, entry["correct"], 1e-5), f"Activations differ (max difference {max_diff(got, entry['correct']):.3g}): "
@@ -148,7 +148,7 @@ def check_feature_activations(feature_activations, model, tokenizer, sae) -> Non
         tol = atol + 1e-3 * float(got.abs().max())
         for mistake, hint in FEATURE_MISTAKES.items():
             other = case.get(mistake)
-            if other is not None and not close(case["correct"], other, tol) and close(got, other, tol):
+            if distinct(other, tol) and close(got, other, tol):
                 require(False, hint.format(prev=layer - 1, where=where))
         require(close(got, case["correct"], tol), f"Activations {where} differ from the SAE feature on layer {layer}'s output "
                                                  f"(caught with a forward hook) (max difference {max_diff(got, case['correct']):.3g}).")
@@ -178,7 +178,7 @@ def check_activations_across_layers(activations_across_layers, model, tokenizer,
     if entry is not None:
         want = as_tensor(entry["correct"]).float()
         tol = atol + 1e-3 * float(want.abs().max())
-        require(close(entry["correct"], entry["early"], tol) or not close(got, entry["early"], tol),
+        require(not distinct(entry["early"], tol) or not close(got, entry["early"], tol),
                 "Row L holds hidden_states[L], the INPUT of layer L: every row is one layer early. "
                 "Row L must be layer L's output (exercise 7.1).")
         if torch.allclose(got[:-1], want[:-1], atol=tol) and not torch.allclose(got[-1], want[-1], atol=tol):

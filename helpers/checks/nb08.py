@@ -2,7 +2,7 @@
 8.3 majority_vote, 8.4 best_of_n."""
 from __future__ import annotations
 
-from helpers.checks.common import (ANY, close, digest, float_atol, max_diff, model_key, ok, pinned, require,
+from helpers.checks.common import (ANY, close, digest, distinct, float_atol, max_diff, model_key, ok, pinned, require,
                                    unpinned_note)
 
 NOTEBOOK = "08"
@@ -57,7 +57,7 @@ def _diagnose_attention(got, want: dict, atol: float, where: str) -> None:
         return
     for mistake, hint in ATTENTION_MISTAKES.items():
         variant = want.get(mistake)
-        if variant is not None and not close(want["correct"], variant, 10 * atol) and close(got, variant, atol):
+        if distinct(variant, 10 * atol) and close(got, variant, atol):
             require(False, f"{hint} {where}")
     require(False, f"Your weights differ from Gemma-2's by up to {diff:.3g} {where}. The steps: RoPE on q and k, key heads "
                    "repeated for their query heads, × query_pre_attn_scalar ** -0.5, soft-cap, causal (and sliding-window) "

@@ -112,7 +112,12 @@ def read(number: str, data_dir: Path = DATA_DIR) -> dict:
 
 
 def text_of(data: dict) -> str:
-    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """Indented JSON with each list of numbers or digests on one line."""
+    import re
+
+    text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False)
+    flat = re.compile(r'\[\s*((?:-?[0-9.e+-]+|"[0-9a-f]{64}"|true|false)(?:,\s*(?:-?[0-9.e+-]+|"[0-9a-f]{64}"|true|false))*)\s*\]')
+    return flat.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
 
 
 def stale(numbers, objects: Objects, data_dir: Path = DATA_DIR) -> dict[str, list[str]]:

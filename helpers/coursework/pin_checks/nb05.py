@@ -40,8 +40,9 @@ def pin_word_vector(sol, objects) -> dict:
             mistakes["next_token"] = last[[p + 1 for p in pos]].mean(0)
         if len(pos) > 1:
             mistakes.update(first_token=last[pos[0]], last_token=last[pos[-1]])
-        entry[sentence] = {"correct": tensor_values(sol["word_vector"](model, tokenizer, sentence, word)),
-                           **{name: tensor_sketch(v) for name, v in mistakes.items()}}
+        correct = sol["word_vector"](model, tokenizer, sentence, word).float()
+        entry[sentence] = {"correct": tensor_values(correct),
+                           **{name: tensor_sketch(v, correct) for name, v in mistakes.items()}}
     return {model_key(model): entry}
 
 

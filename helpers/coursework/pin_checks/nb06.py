@@ -42,7 +42,7 @@ def pin_generation_attention(sol, objects) -> dict:
         if diff > 1e-5:
             raise ValueError(f"the instructor's generation_attention differs from a KV-cache loop by {diff:.3g}")
         entry[f"{prompt_len}|{layer}"] = {"correct": tensor_values(rows),
-                                          **{f"layer_{o}": tensor_sketch(loop[o]) for o in (layer - 1, layer + 1)
+                                          **{f"layer_{o}": tensor_sketch(loop[o], rows) for o in (layer - 1, layer + 1)
                                              if 0 <= o < n_layers}}
     return {model_key(model): entry}
 

@@ -55,8 +55,8 @@ def pin_jumprelu_encode(sol, objects) -> dict:
     no_bias = x @ W
     mistakes = {"relu": pre.relu(), "pre": pre, "no_bias": no_bias * (no_bias > theta),
                 "shifted": pre * (pre > theta) - theta * (pre > theta)}
-    return {ANY: {"correct": tensor_values(sol["jumprelu_encode"](x, W, b, theta)),
-                  **{name: tensor_sketch(v) for name, v in mistakes.items()}}}
+    correct = sol["jumprelu_encode"](x, W, b, theta)
+    return {ANY: {"correct": tensor_values(correct), **{name: tensor_sketch(v, correct) for name, v in mistakes.items()}}}
 
 
 def _top_feature(acts) -> int:
@@ -79,14 +79,14 @@ def pin_feature_activations(sol, objects) -> dict:
         if not bool((got - hooked).abs().max() < 1e-4):
             raise ValueError(f"the instructor's feature_activations differs from a forward hook on layer {layer}")
         case = {"layer": layer, "feature": feature, "correct": tensor_values(got),
-                "relu": tensor_sketch(jumprelu(outputs[layer], sae, feature, relu=True))}
+                "relu": tensor_sketch(jumprelu(outputs[layer], sae, feature, relu=True), got)}
         if layer > 0:
-            case["previous_layer"] = tensor_sketch(jumprelu(outputs[layer - 1], sae, feature))
+            case["previous_layer"] = tensor_sketch(jumprelu(outputs[layer - 1], sae, feature), got)
         if layer == n - 1:
             import torch
 
             with torch.no_grad():
-                case["final_norm"] = tensor_sketch(jumprelu(model.model.norm(outputs[layer]), sae, feature))
+                case["final_norm"] = tensor_sketch(jumprelu(model.model.norm(outputs[layer]), sae, feature), got)
         cases.append(case)
     return {model_key(model): {"cases": cases}}
 
@@ -102,7 +102,7 @@ def pin_activations_across_layers(sol, objects) -> dict:
         hidden = model(ids, output_hidden_states=True).hidden_states
     early = jumprelu(torch.stack([h[0] for h in hidden[:n]]), sae, feature)
     got = sol["activations_across_layers"](model, tokenizer, sae, checks.CHECK_TEXT_07, feature)
-    return {model_key(model): {"feature": feature, "correct": tensor_values(got), "early": tensor_sketch(early)}}
+    return {model_key(model): {"feature": feature, "correct": tensor_values(got), "early": tensor_sketch(early, got)}}
 
 
 def pin_fraction_of_variance_unexplained(sol, objects) -> dict:

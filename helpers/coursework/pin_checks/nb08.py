@@ -74,7 +74,7 @@ def pin_attention_from_scratch(sol, objects) -> dict:
         if float((got - reference).abs().max()) > 1e-5:
             raise ValueError(f"the instructor's attention_from_scratch differs from transformers' pieces on {name}")
         entry[name] = {"correct": tensor_values(got),
-                       **{m: tensor_sketch(attention_reference(q, k, config, layer, **kw))
+                       **{m: tensor_sketch(attention_reference(q, k, config, layer, **kw), got)
                           for m, kw in mistake_kwargs(q.shape[-1]).items()}}
     return {model_key(model): entry}
 
@@ -116,7 +116,7 @@ def pin_differential_attention(sol, objects) -> dict:
         mistakes, reference = differential_mistakes(q, k, lam)
         if float((got - reference).abs().max()) > 1e-5:
             raise ValueError(f"the instructor's differential_attention differs from torch's attention on case {index}")
-        entry[str(index)] = {"correct": tensor_values(got), **{m: tensor_sketch(v) for m, v in mistakes.items()}}
+        entry[str(index)] = {"correct": tensor_values(got), **{m: tensor_sketch(v, got) for m, v in mistakes.items()}}
     return {ANY: entry}
 
 
