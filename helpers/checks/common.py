@@ -69,9 +69,11 @@ def _name(path) -> str:
 
 
 def model_key(model) -> str:
-    """The pinned data's key for a model: its name and the shape of its configuration (not its dtype)."""
+    """The pinned data's key for a model: its name, the shape of its configuration and its dtype (float values
+    pinned in float32 do not hold for a float16 copy, whose rounding moves them by more than any hint's margin)."""
     c = model.config
-    return f"{_name(c._name_or_path)}|{c.vocab_size}|{c.hidden_size}|{c.num_hidden_layers}"
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    return f"{_name(c._name_or_path)}|{c.vocab_size}|{c.hidden_size}|{c.num_hidden_layers}|{dtype}"
 
 
 def tokenizer_key(tokenizer) -> str:

@@ -25,6 +25,7 @@ def _call_index(hidden_index, layer: int, n: int):
 def check_hidden_index(hidden_index, model, tokenizer) -> None:
     """Exercise 7.1: ``hidden_index(layer, num_layers)`` -> the ``hidden_states`` entry that is decoder layer ``layer``'s output."""
     n = model.config.num_hidden_layers
+    model_finite(model, tokenizer(CHECK_TEXT_07, return_tensors="pt").input_ids)  # the notebook reads this model's states
     entry = pinned(NOTEBOOK, "check_hidden_index", ANY)
     for layer in range(n - 1):
         index = _call_index(hidden_index, layer, n)
