@@ -78,6 +78,10 @@ def test_check_hidden_index(lm, nb07, capsys):
     passes(check, nb07["hidden_index"], model, tokenizer, capsys=capsys)
     fails(check, lambda layer, n: layer, model, tokenizer, match="INPUT of layer")
     fails(check, lambda layer, n: layer + 1, model, tokenizer, match="final norm")
+    # compared with the pinned layer outputs: an entry two places late, or the last one, is not layer `layer`'s output
+    fails(check, lambda layer, n: layer + 2, model, tokenizer,
+          match="not the output of decoder layer 0")
+    fails(check, lambda layer, n: n - 1 if layer < n - 2 else layer + 1, model, tokenizer, match="not the output of decoder layer 0")
 
     def no_range(layer, n):
         if not 0 <= layer < n - 1:

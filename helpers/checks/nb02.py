@@ -40,7 +40,7 @@ def check_render_prompt(render_prompt, tokenizer) -> None:
         require(all(m["content"] in got for m in history), f"{what}: a message's text is missing: render every message.")
         if entry is not None:
             want = entry[str(index)]
-            require(digest(got) == want["text"], f"{what}: {len(got)} characters, expected {want['length']}: render the "
+            require(digest(got) == want["text"], f"{what}: not the expected text ({len(got)} characters): render the "
                                                  "history with tokenizer.apply_chat_template(history, tokenize=False, "
                                                  "add_generation_prompt=True), unchanged.")
     ok("render_prompt: every turn, assistant written as model, one <bos>, ends with '<start_of_turn>model\\n'"
@@ -85,8 +85,8 @@ def check_chat_round(chat_round, model, tokenizer) -> None:
         if want is not None and round_number > 1:
             require(digest(reply["content"]) != want["last_turn_only"] or want["last_turn_only"] == want["answer"],
                     f"{what}: the reply answers only the last user turn: the model must read the whole history.")
-        prompt_text = tokenizer.apply_chat_template(got[:-1], tokenize=False, add_generation_prompt=True)
-        check_reply_text(reply["content"], want, prompt_text.replace("<start_of_turn>", "").replace("<end_of_turn>", ""), what)
+        prompt_text = "\n".join(m["content"] for m in got[:-1])  # the conversation's text: a reply must not repeat it
+        check_reply_text(reply["content"], want, prompt_text, what)
         history = got
     ok("chat_round: a new list, the user turn, the greedy reply to the whole history as 'assistant'" + unpinned_note(entry))
 

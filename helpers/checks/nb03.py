@@ -38,7 +38,6 @@ def check_token_table(token_table, tokenizer) -> None:
                 f"{what}: the ids do not spell the text: tokenize `text` itself.")
         if want is None:
             continue
-        require(len(got) == want["length"], f"{what}: {len(got)} rows, but tokenizer(text) makes {want['length']} tokens.")
         require(digest(got) != want["decoded"], f"{what}: these pieces are decoded text (' love'); use "
                                                 "tokenizer.convert_ids_to_tokens, which keeps the '▁' space marker ('▁love').")
         require(False, f"{what}: not the rows of tokenizer(text): (convert_ids_to_tokens(id), id) for every id.")

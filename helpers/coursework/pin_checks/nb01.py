@@ -21,7 +21,7 @@ def pin_prompt_ids(sol, objects) -> dict:
     for question in checks.PROMPT_QUESTIONS:
         for use_template in (True, False):
             row = sol["prompt_ids"](tokenizer, question, use_template)[0].tolist()
-            entry[f"{question}|{use_template}"] = {"ids": digest(row), "length": len(row)}
+            entry[f"{question}|{use_template}"] = {"ids": digest(row)}
     return {tokenizer_key(tokenizer): entry}
 
 
@@ -31,7 +31,7 @@ def pin_generate_answer(sol, objects) -> dict:
     for templated, text, max_new_tokens, name in checks.ANSWER_CASES:
         ids = checks.answer_input_ids(tokenizer, templated, text)
         answer = sol["generate_answer"](model, tokenizer, ids.clone(), max_new_tokens)
-        entry[name] = {"answer": digest(answer), "length": len(answer),
+        entry[name] = {"answer": digest(answer),
                        "eos_only": digest(greedy_eos_only(model, tokenizer, ids, max_new_tokens))}
     return {model_key(model): entry}
 

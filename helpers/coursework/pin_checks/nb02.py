@@ -11,7 +11,7 @@ def pin_render_prompt(sol, objects) -> dict:
     entry = {}
     for index, history in enumerate(checks.HISTORIES):
         text = sol["render_prompt"](tokenizer, [dict(m) for m in history])
-        entry[str(index)] = {"text": digest(text), "length": len(text)}
+        entry[str(index)] = {"text": digest(text)}
     return {tokenizer_key(tokenizer): entry}
 
 
@@ -26,7 +26,7 @@ def pin_chat_round(sol, objects) -> dict:
         got = sol["chat_round"](model, tokenizer, [dict(m) for m in history], user_text, checks.ROUND_TOKENS)
         answer = got[-1]["content"]
         last_only = sol["chat_round"](model, tokenizer, [], user_text, checks.ROUND_TOKENS)[-1]["content"]
-        entry[str(round_number)] = {"answer": digest(answer), "length": len(answer), "last_turn_only": digest(last_only),
+        entry[str(round_number)] = {"answer": digest(answer), "last_turn_only": digest(last_only),
                                     "eos_only": digest(greedy_eos_only(model, tokenizer, _template_ids(tokenizer, got[:-1]),
                                                                        checks.ROUND_TOKENS))}
         history = got

@@ -11,7 +11,7 @@ def pin_token_table(sol, objects) -> dict:
     for index, text in enumerate(checks.TEXTS):
         rows = [tuple(row) for row in sol["token_table"](tokenizer, text)]
         decoded = [(tokenizer.decode([i]), i) for _, i in rows]  # the mistake: decode() drops the '▁' marker
-        entry[str(index)] = {"rows": digest(rows), "length": len(rows), "no_bos": digest(rows[1:]), "decoded": digest(decoded)}
+        entry[str(index)] = {"rows": digest(rows), "no_bos": digest(rows[1:]), "decoded": digest(decoded)}
     return {tokenizer_key(tokenizer): entry}
 
 

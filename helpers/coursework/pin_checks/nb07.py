@@ -38,15 +38,10 @@ def jumprelu(x, sae, feature=None, relu: bool = False):
 
 
 def pin_hidden_index(sol, objects) -> dict:
-    model, _ = objects.lm
-    n, fn = model.config.num_hidden_layers, sol["hidden_index"]
-    small = []
-    for layer in range(3):
-        try:
-            small.append(fn(layer, 3))
-        except ValueError:
-            small.append("ValueError")
-    return {ANY: {"small": digest(small), **{f"{layer}|{n}": digest(fn(layer, n)) for layer in range(n - 1)}}}
+    """A sketch of each decoder layer's output (forward hooks): the check finds the student's entry among them."""
+    model, tokenizer = objects.lm
+    outputs = layer_outputs(model, _ids(tokenizer))
+    return {model_key(model): {str(layer): tensor_sketch(outputs[layer]) for layer in range(model.config.num_hidden_layers - 1)}}
 
 
 def pin_jumprelu_encode(sol, objects) -> dict:
