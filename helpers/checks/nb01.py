@@ -35,9 +35,8 @@ def _prompt_properties(row: list[int], tokenizer, question: str, use_template: b
     """One <bos> first; <start_of_turn> only with the template, which ends by opening the model's turn."""
     bos, start_of_turn = tokenizer.bos_token_id, tokenizer.convert_tokens_to_ids("<start_of_turn>")
     n_bos = row.count(bos)
-    require(n_bos < 2, f"{what} holds {n_bos} × <bos> ({tokenizer.convert_ids_to_tokens(row[:3])} …): the rendered "
-                       "template already starts with <bos> and tokenizer(text) adds another — the original homework's "
-                       "bug. Tokenize the rendered string with add_special_tokens=False, or let apply_chat_template tokenize.")
+    require(n_bos < 2, f"{what} holds {n_bos} × <bos> ({tokenizer.convert_ids_to_tokens(row[:3])} …), a prompt starts with "
+                       "exactly one: tokenize a rendered string with add_special_tokens=False, or let apply_chat_template tokenize.")
     require(n_bos == 1 and row[0] == bos, f"{what} does not start with <bos> (id {bos}): "
                                           + ("apply_chat_template adds it; do not strip it." if use_template else
                                              "plain tokenization keeps the tokenizer's <bos> (the default add_special_tokens=True)."))

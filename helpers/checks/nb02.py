@@ -40,9 +40,9 @@ def check_render_prompt(render_prompt, tokenizer) -> None:
         require(all(m["content"] in got for m in history), f"{what}: a message's text is missing: render every message.")
         if entry is not None:
             want = entry[str(index)]
-            require(digest(got) == want["text"], f"{what}: not the expected text ({len(got)} characters): render the "
-                                                 "history with tokenizer.apply_chat_template(history, tokenize=False, "
-                                                 "add_generation_prompt=True), unchanged.")
+            require(digest(got) == want["text"], f"{what}: not the expected text ({len(got)} characters): let the "
+                                                 "tokenizer's chat template render the whole history as it is, as text, "
+                                                 "with the generation prompt.")
     ok("render_prompt: every turn, assistant written as model, one <bos>, ends with '<start_of_turn>model\\n'"
        + unpinned_note(entry))
 

@@ -9,7 +9,7 @@ WORD_CASES = [("I ate a fresh apple.", "apple"), ("Apple released the new iPhone
               ("The Orange network has great coverage.", "coverage")]
 OTHER_APPLE = "My favourite fruit is the apple."
 POOL_MISTAKES = {
-    "all_positions": "You averaged over padding positions too (the homework's bug): multiply by the mask and divide by mask.sum(dim=1).",
+    "all_positions": "You averaged over padding positions too: multiply by the mask and divide by mask.sum(dim=1).",
     "masked_sum": "That is the masked sum: divide it by the number of real tokens of each row.",
     "padded_length": "You divided by the padded length: divide by the number of REAL tokens of each row, mask.sum(dim=1).",
 }

@@ -18,8 +18,7 @@ def _require_rows_shape(got, n_heads: int, G: int, T: int, where: str) -> None:
     require(got.dim() != 2, f"Shape {tuple(got.shape)} is one head: return every head of the layer, [head, G, T-1].")
     require(got.dim() == 3 and got.shape[0] == n_heads, f"Expected [head, G, T-1] = {(n_heads, G, T - 1)}, got {tuple(got.shape)} {where}.")
     require(got.shape[2] != T,
-            f"{T} keys {where}: the last generated token was never fed to the model (nothing was generated after it), "
-            "so it is not a key. Run the forward pass over ids[:, :-1]: T-1 keys.")
+            f"{T} keys {where}: expected T-1 = {T - 1}, one per fed position (positions 0..T-2).")
     require(got.shape[2] == T - 1, f"Expected T-1 = {T - 1} keys (positions 0..T-2), got {got.shape[2]} {where}.")
     require(got.shape[1] != T - 1 or G == T - 1,
             f"{T - 1} rows {where}: that is every query. Keep the G = {G} rows of the queries that produced a generated "
@@ -57,8 +56,8 @@ def _rows_against_pinned(got, want: dict, layer: int, atol: float, where: str) -
         if distinct(sketch, atol) and close(got, sketch, atol):
             require(False, f"These are the rows of layer {other}, not {layer}: output.attentions[layer] is already layer `layer`.")
     diff = max_diff(got, correct)
-    require(diff <= atol, f"Values differ from the expected rows by up to {diff:.3g} {where}: take "
-                          "output.attentions[layer][0, :, prompt_len-1:, :] of ONE forward over ids[:, :-1].")
+    require(diff <= atol, f"Values differ from the expected rows by up to {diff:.3g} {where}: rows of layer `layer`, "
+                          "every head, from one forward pass with attention weights returned.")
 
 
 def check_generation_attention(generation_attention, model, tokenizer) -> None:
@@ -120,13 +119,10 @@ def check_attention_labels(attention_labels, tokenizer) -> None:
         T, G = ids.shape[1], ids.shape[1] - prompt_len
         where = f"(text {text!r}, prompt_len={prompt_len}, T={T})"
         rows, cols = _label_lists(attention_labels(tokenizer, ids.clone(), prompt_len))
-        require(len(cols) != T, f"{T} column labels {where}: the last generated token is never fed to the model, so it is "
-                                "not a key. There are T-1 columns.")
         require(len(cols) == T - 1, f"Expected T-1 = {T - 1} column labels {where}, got {len(cols)}.")
         require(cols[0] == tokenizer.bos_token,
-                f"Column 0 is {cols[0]!r} {where}, but position 0 is {tokenizer.bos_token}. tokenizer.tokenize(text) drops "
-                "<bos> and includes the never-fed last token, so every column label is one token late — the homework's bug. "
-                "Label the ids themselves: tokenizer.convert_ids_to_tokens(ids[0, :-1]).")
+                f"Column 0 is {cols[0]!r} {where}, but position 0 holds {tokenizer.bos_token}: label the ids themselves, "
+                "position by position (tokenizer.convert_ids_to_tokens), not a re-tokenized text.")
         require(any("▁" in c for c in cols), "Your labels lost the '▁' space marker (decode() drops it): use "
                                              "tokenizer.convert_ids_to_tokens.")
         require(tokenizer.convert_tokens_to_ids(cols) == ids[0, :-1].tolist(),
@@ -134,8 +130,7 @@ def check_attention_labels(attention_labels, tokenizer) -> None:
         require(len(rows) == G, f"Expected G = {G} row labels (one per generated token) {where}, got {len(rows)}.")
         as_ids = tokenizer.convert_tokens_to_ids(rows)
         require(as_ids != ids[0, prompt_len:].tolist() or ids[0, prompt_len - 1:-1].tolist() == ids[0, prompt_len:].tolist(),
-                "Row i is the query at position prompt_len-1+i — the token that was fed when generated token i was "
-                "predicted. You labelled it with generated token i itself: the y axis is then one token late, as in the homework.")
+                f"Row labels {where} are one position late: row i is the query at position prompt_len-1+i.")
         require(as_ids == ids[0, prompt_len - 1:-1].tolist(),
                 f"Row labels {where} are not the query tokens at positions prompt_len-1 .. T-2.")
     ok("labels name the token at each position: columns <bos> .. T-2, rows = the query tokens prompt_len-1 .. T-2")

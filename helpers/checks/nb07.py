@@ -58,7 +58,7 @@ def check_hidden_index(hidden_index, model, tokenizer) -> None:
         require(0 <= index <= n, f"hidden_index({layer}, {n}) = {index} is not an index of hidden_states (0..{n}).")
         require(index != layer, f"hidden_states[{layer}] is the INPUT of layer {layer} "
                                 f"({'the embeddings' if layer == 0 else f'the output of layer {layer - 1}'}): hidden_states[0] "
-                                "is the embedding output, so every layer's output sits one entry later.")
+                                "is the embedding output.")
         require(hidden is None or close(hidden[index][0].float(), entry[str(layer)], 1e-4, 1e-4),
                 f"hidden_states[{index}] is not the output of decoder layer {layer} (compared with the pinned output of "
                 f"model.model.layers[{layer}], caught with a forward hook).")

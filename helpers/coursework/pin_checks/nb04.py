@@ -36,7 +36,7 @@ def pin_sample_with_filter(sol, objects) -> dict:
     model, tokenizer = objects.lm
     texts = sol["sample_with_filter"](model, tokenizer, checks.sample_input_ids(tokenizer), checks.argmax_filter,
                                       checks.SAMPLE_N, checks.SAMPLE_NEW, 0)
-    return {model_key(model): {"greedy": digest(texts[0].strip())}}
+    return {model_key(model): {"argmax_filter": digest(texts[0].strip())}}
 
 
 PINNERS = {"check_top_k_filter": pin_top_k_filter, "check_top_p_filter": pin_top_p_filter,
