@@ -25,6 +25,9 @@ FORBIDDEN_NAMES = {"_attention_reference", "_causal_weights", "_jumprelu", "_lay
                    "scaled_dot_product_attention", "DynamicCache", "register_forward_hook", "sentence_bleu",
                    "Gemma2RotaryEmbedding", "apply_rotary_pos_emb", "model_attention", "forward_attentions",
                    "word_token_positions", "encode_batch", "chat_prompt_ids", "text_prompt_ids", "sampling_kwargs"}
+# Calls that are an exercise's answer (1.1's template, 1.2's greedy generate): a check reads such inputs from the
+# pinned data instead; 4.3's check only wraps the student's own generate call (an attribute, not a call).
+FORBIDDEN_CALLS = {"apply_chat_template", "generate"}
 
 
 def _names(path) -> set[str]:
@@ -41,9 +44,16 @@ def _names(path) -> set[str]:
     return found
 
 
+def _calls(path) -> set[str]:
+    """The attribute names a module calls (``x.generate(...)`` -> ``generate``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+
+
 @pytest.mark.parametrize("path", CHECK_MODULES, ids=lambda p: p.name)
 def test_no_check_module_holds_a_reference_implementation(path):
     assert not _names(path) & FORBIDDEN_NAMES, f"{path.name} uses {sorted(_names(path) & FORBIDDEN_NAMES)}"
+    assert not _calls(path) & FORBIDDEN_CALLS, f"{path.name} calls {sorted(_calls(path) & FORBIDDEN_CALLS)}"
 
 
 def test_the_forbidden_names_are_found_where_they_are_used():
@@ -51,6 +61,7 @@ def test_the_forbidden_names_are_found_where_they_are_used():
     pinner = REPO_ROOT / "helpers" / "coursework" / "pin_checks"
     used = set().union(*(_names(p) for p in pinner.glob("*.py")))
     assert {"attention_reference", "kv_cache_rows", "register_forward_hook", "scaled_dot_product_attention"} <= used
+    assert {"generate", "apply_chat_template"} <= set().union(*(_calls(p) for p in pinner.glob("*.py")))
 
 
 @pytest.mark.parametrize("path", CHECK_MODULES, ids=lambda p: p.name)

@@ -224,6 +224,15 @@ def pinned(notebook: str, check: str, key: str = ANY) -> dict | None:
     return _notebook_data(notebook).get(check, {}).get(key)
 
 
+def pinned_ids(notebook: str, name: str, tokenizer):
+    """A visible input that is itself an exercise's output (a templated prompt's ids, ``[1, T]``), pinned for
+    this tokenizer; None if none is (the check then uses plain-text inputs only)."""
+    import torch
+
+    entry = pinned(notebook, "inputs", tokenizer_key(tokenizer))
+    return None if entry is None or name not in entry else torch.tensor([entry[name]], dtype=torch.long)
+
+
 def unpinned_note(entry) -> str:
     """What a ✓ line adds when no values were pinned for this model."""
     return "" if entry is not None else " (properties only: no expected values are pinned for this model)"

@@ -75,9 +75,7 @@ def check_chat_round(chat_round, model, tokenizer) -> None:
     history: list[dict] = []
     for round_number, user_text in enumerate(ROUNDS, start=1):
         what = f"chat_round, round {round_number}"
-        model_finite(model, tokenizer.apply_chat_template(history + [{"role": "user", "content": user_text}],
-                                                          add_generation_prompt=True, return_tensors="pt",
-                                                          return_dict=True)["input_ids"])
+        model_finite(model, tokenizer(user_text, return_tensors="pt")["input_ids"])
         given = copy.deepcopy(history)
         got = chat_round(model, tokenizer, given, user_text, ROUND_TOKENS)
         reply = _check_round(got, given, history, user_text, what)
@@ -145,7 +143,7 @@ def check_top_next_tokens(top_next_tokens, model, tokenizer) -> None:
     entry = pinned(NOTEBOOK, "check_top_next_tokens", model_key(model))
     for index, (history, k) in enumerate(TOP_CASES):
         what = f"top_next_tokens(…, history of {len(history)}, k={k})"
-        ids = tokenizer.apply_chat_template(history, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+        ids = tokenizer(history[-1]["content"], return_tensors="pt")["input_ids"]
         model_finite(model, ids)
         texts, probs = _require_pairs(top_next_tokens(model, tokenizer, [dict(m) for m in history], k), k, what)
         require_finite(probs, f"{what}: the probabilities", lambda: lm_logits(model, ids), model)

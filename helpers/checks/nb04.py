@@ -200,9 +200,11 @@ def argmax_filter(scores):
 
 
 def sample_input_ids(tokenizer):
-    """The visible prompt of check 4.3: the templated rainbow question."""
-    return tokenizer.apply_chat_template([{"role": "user", "content": SAMPLE_QUESTION}], add_generation_prompt=True,
-                                         return_tensors="pt", return_dict=True)["input_ids"]
+    """The visible prompt of check 4.3: the templated rainbow question's pinned ids, or the bare question."""
+    from helpers.checks.common import pinned_ids
+
+    ids = pinned_ids(NOTEBOOK, SAMPLE_QUESTION, tokenizer)
+    return tokenizer(SAMPLE_QUESTION, return_tensors="pt")["input_ids"] if ids is None else ids
 
 
 def _spy_call(sample_with_filter, model, tokenizer, input_ids):

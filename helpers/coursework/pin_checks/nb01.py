@@ -15,6 +15,13 @@ def greedy_eos_only(model, tokenizer, input_ids, max_new_tokens: int) -> str:
     return tokenizer.decode(out[0, input_ids.shape[1]:], skip_special_tokens=True).strip()
 
 
+def pin_inputs(sol, objects) -> dict:
+    """The templated visible inputs of check 1.2, made by the instructor's prompt_ids (1.1)."""
+    _, tokenizer = objects.lm
+    return {tokenizer_key(tokenizer): {text: sol["prompt_ids"](tokenizer, text, True)[0].tolist()
+                                       for templated, text, _, _ in checks.ANSWER_CASES if templated}}
+
+
 def pin_prompt_ids(sol, objects) -> dict:
     _, tokenizer = objects.lm
     entry = {}
@@ -29,7 +36,7 @@ def pin_generate_answer(sol, objects) -> dict:
     model, tokenizer = objects.lm
     entry = {}
     for templated, text, max_new_tokens, name in checks.ANSWER_CASES:
-        ids = checks.answer_input_ids(tokenizer, templated, text)
+        ids = sol["prompt_ids"](tokenizer, text, templated)  # what the check reads from the pinned inputs
         answer = sol["generate_answer"](model, tokenizer, ids.clone(), max_new_tokens)
         entry[name] = {"answer": digest(answer),
                        "eos_only": digest(greedy_eos_only(model, tokenizer, ids, max_new_tokens))}
@@ -45,5 +52,5 @@ def pin_coherence(sol, objects) -> dict:
     return {model_key(cross_encoder.model): entry}
 
 
-PINNERS = {"check_prompt_ids": pin_prompt_ids, "check_generate_answer": pin_generate_answer,
+PINNERS = {"inputs": pin_inputs, "check_prompt_ids": pin_prompt_ids, "check_generate_answer": pin_generate_answer,
            "check_coherence": pin_coherence}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from helpers.checks import nb04 as checks
-from helpers.checks.common import ANY, digest, model_key
+from helpers.checks.common import ANY, digest, model_key, tokenizer_key
 
 
 def pin_top_k_filter(sol, objects) -> dict:
@@ -32,12 +32,26 @@ def pin_top_p_filter(sol, objects) -> dict:
     return {ANY: entry}
 
 
+def pin_inputs(sol, objects) -> dict:
+    """The templated prompt of check 4.3, made by the instructor's prompt_ids (exercise 1.1)."""
+    from helpers.coursework.pin_checks.core import solutions
+
+    _, tokenizer = objects.lm
+    return {tokenizer_key(tokenizer): {checks.SAMPLE_QUESTION: _prompt(tokenizer)[0].tolist()}}
+
+
+def _prompt(tokenizer):
+    from helpers.coursework.pin_checks.core import solutions
+
+    return solutions("01")["prompt_ids"](tokenizer, checks.SAMPLE_QUESTION, True)
+
+
 def pin_sample_with_filter(sol, objects) -> dict:
     model, tokenizer = objects.lm
-    texts = sol["sample_with_filter"](model, tokenizer, checks.sample_input_ids(tokenizer), checks.argmax_filter,
+    texts = sol["sample_with_filter"](model, tokenizer, _prompt(tokenizer), checks.argmax_filter,
                                       checks.SAMPLE_N, checks.SAMPLE_NEW, 0)
     return {model_key(model): {"argmax_filter": digest(texts[0].strip())}}
 
 
-PINNERS = {"check_top_k_filter": pin_top_k_filter, "check_top_p_filter": pin_top_p_filter,
+PINNERS = {"inputs": pin_inputs, "check_top_k_filter": pin_top_k_filter, "check_top_p_filter": pin_top_p_filter,
            "check_sample_with_filter": pin_sample_with_filter}
