@@ -152,3 +152,84 @@ def test_grading_code_root_stubs_the_checks_package(tmp_path):
                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
     assert "stub: helpers.checks.check_top_k_filter is not available while grading" in out.stdout, out.stderr
     assert "no submodules" in out.stdout, out.stdout + out.stderr
+
+
+# (check, exercise function, the objects it takes after the function)
+ALL_CHECKS = [
+    ("check_prompt_ids", "prompt_ids", "t"), ("check_generate_answer", "generate_answer", "mt"),
+    ("check_coherence", "coherence", "c"), ("check_render_prompt", "render_prompt", "t"),
+    ("check_chat_round", "chat_round", "mt"), ("check_top_next_tokens", "top_next_tokens", "mt"),
+    ("check_token_table", "token_table", "t"), ("check_top_k_filter", "top_k_filter", ""),
+    ("check_top_p_filter", "top_p_filter", ""), ("check_sample_with_filter", "sample_with_filter", "mt"),
+    ("check_self_bleu", "self_bleu", ""), ("check_mean_pool", "mean_pool", ""), ("check_word_vector", "word_vector", "mt"),
+    ("check_generation_attention", "generation_attention", "mt"), ("check_attention_labels", "attention_labels", "t"),
+    ("check_hidden_index", "hidden_index", "mt"), ("check_jumprelu_encode", "jumprelu_encode", ""),
+    ("check_feature_activations", "feature_activations", "mts"),
+    ("check_activations_across_layers", "activations_across_layers", "mts"),
+    ("check_fraction_of_variance_unexplained", "fraction_of_variance_unexplained", ""),
+    ("check_attention_from_scratch", "attention_from_scratch", "mt"),
+    ("check_differential_attention", "differential_attention", ""), ("check_majority_vote", "majority_vote", ""),
+    ("check_best_of_n", "best_of_n", ""),
+]
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    from tests.hidden_inputs import solution_namespace
+
+    course = grader.load_course()
+    found = {}
+    for name in course.specs:
+        namespace = solution_namespace(course, name)
+        found.update({fn: namespace[fn] for fn in course.functions(name)})
+    return found
+
+
+@pytest.fixture
+def nothing_pinned_for_models(monkeypatch):
+    """Only the model-free entries (``any``) of the pinned data: every model and tokenizer is one with no entry."""
+    real = common._notebook_data
+
+    def only_any(notebook):
+        return {check: {k: v for k, v in entries.items() if k == common.ANY} for check, entries in real(notebook).items()}
+
+    monkeypatch.setattr(common, "_notebook_data", only_any)
+
+
+def test_every_check_is_listed():
+    from helpers import checks
+
+    assert sorted(c for c, _, _ in ALL_CHECKS) == sorted(n for n in checks.__all__ if n.startswith("check_"))
+
+
+@pytest.mark.parametrize("check, function, takes", ALL_CHECKS, ids=[c[1] for c in ALL_CHECKS])
+def test_checks_pass_the_solutions_on_a_model_with_nothing_pinned(lm, sae, cross_encoder, solutions, capsys,
+                                                                   nothing_pinned_for_models, check, function, takes):
+    """The real Gemma until a TA pins it: properties only, no false failure, and the ✓ line says so."""
+    from helpers import checks
+
+    model, tokenizer = lm
+    objects = {"m": model, "t": tokenizer, "s": sae, "c": cross_encoder}
+    getattr(checks, check)(solutions[function], *[objects[k] for k in takes])
+    out = capsys.readouterr().out
+    assert "✓" in out
+    pins_nothing = {"check_attention_labels"}  # properties alone (the labels are checked against the ids)
+    assert ("properties only" in out) == (takes != "" and check not in pins_nothing), out
+
+
+def test_properties_still_name_mistakes_with_nothing_pinned(lm, nothing_pinned_for_models):
+    from helpers import checks
+
+    _, tokenizer = lm
+
+    def double_bos(tok, question, use_template):
+        if use_template:
+            text = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+            return tok(text, return_tensors="pt").input_ids
+        return tok(question, return_tensors="pt").input_ids
+
+    with pytest.raises(AssertionError, match="2 × <bos>"):
+        checks.check_prompt_ids(double_bos, tokenizer)
+    with pytest.raises(AssertionError, match="<bos> is missing"):
+        checks.check_token_table(lambda tok, text: [(tok.convert_ids_to_tokens(i), i)
+                                                    for i in tok(text, add_special_tokens=False)["input_ids"]], tokenizer)

@@ -123,14 +123,12 @@ def check_coherence(coherence, cross_encoder) -> None:
     import torch
 
     entry = pinned(NOTEBOOK, "check_coherence", model_key(cross_encoder.model))
-    scores = []
     for q, a in COHERENCE_PAIRS:
         what = f"coherence(cross_encoder, {q[:30]!r}…, {a[:30]!r}…)"
         got = coherence(cross_encoder, q, a)
         require(isinstance(got, float), f"{what} returned a {type(got).__name__}: return one Python float "
                                         "(e.g. float(scores[0]) or logits.item()).")
         require_finite(got, what, lambda: torch.zeros(1), cross_encoder.model)
-        scores.append(got)
         if entry is None:
             continue
         want, swapped = entry[f"{q}|{a}"], entry[f"{a}|{q}"]
@@ -142,5 +140,4 @@ def check_coherence(coherence, cross_encoder) -> None:
         require(not math.isclose(got, swapped, rel_tol=1e-4, abs_tol=1e-4),
                 f"{what}: question and answer are swapped: score the pair (question, answer), question first.")
         require(False, f"{what} = {got:.4f}, expected the cross-encoder's raw logit {want:.4f}.")
-    require(entry is not None or scores[0] > scores[1], "The on-topic answer scored below the off-topic one: score the pair (question, answer).")
     ok(f"coherence: the cross-encoder's raw logit on {len(COHERENCE_PAIRS)} pairs" + unpinned_note(entry))
