@@ -5,54 +5,62 @@ from helpers.checks import nb08 as checks
 from helpers.checks.common import ANY, digest, model_key, tensor_sketch, tensor_values
 
 
-def attention_reference(q, k, config, layer: int, rope: str = "half", scaling: float | None = None,
-                         softcap: str = "before", window: str = "config", gqa: str = "interleave"):
-    """Gemma-2's attention weights ``[head, query, key]`` from transformers' own pieces (RoPE, repeat_kv, eager attention,
-    mask functions); the keyword arguments switch on one usual mistake each, so a check can name it."""
+def _rotate(q, k, config, rope: str):
+    """RoPE on ``q, k [1, head, T, d]`` with transformers' Gemma-2 rotary embedding (or a mistaken variant)."""
     import copy
-    import types
 
     import torch
-    from transformers.masking_utils import causal_mask_function, sliding_window_causal_mask_function
-    from transformers.models.gemma2.modeling_gemma2 import Gemma2RotaryEmbedding, apply_rotary_pos_emb, eager_attention_forward
+    from transformers.models.gemma2.modeling_gemma2 import Gemma2RotaryEmbedding, apply_rotary_pos_emb
 
-    q, k = q.detach().float().cpu()[None], k.detach().float().cpu()[None]
+    if rope == "none":
+        return q, k
     T, d = q.shape[-2], q.shape[-1]
-    if rope != "none":
-        perm = torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)]) if rope == "interleaved" else torch.arange(d)
-        rotary_config = copy.deepcopy(config)
-        rotary_config.head_dim = d
-        if rope == "theta_10000":
-            rotary_config.rope_parameters = dict(config.rope_parameters, rope_theta=10000.0)
-        cos, sin = Gemma2RotaryEmbedding(rotary_config)(q, torch.arange(T)[None])
-        q, k = apply_rotary_pos_emb(q[..., perm], k[..., perm], cos, sin)
-    groups = q.shape[1] // k.shape[1]
-    if gqa == "tile":
-        k, groups = k.repeat(1, groups, 1, 1), 1
-    scale = config.query_pre_attn_scalar ** -0.5 if scaling is None else scaling
-    cap = {"none": None, "cap_50": 50.0}.get(softcap, config.attn_logit_softcapping)
-    slides = config.layer_types[layer] == "sliding_attention"
-    w = config.sliding_window
-    if window == "none":
-        slides = False
-    elif window == "everywhere":
-        slides = True
-    elif window == "plus_one":
-        w = w + 1
+    perm = torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)]) if rope == "interleaved" else torch.arange(d)
+    rotary_config = copy.deepcopy(config)
+    rotary_config.head_dim = d
+    if rope == "theta_10000":
+        rotary_config.rope_parameters = dict(config.rope_parameters, rope_theta=10000.0)
+    cos, sin = Gemma2RotaryEmbedding(rotary_config)(q, torch.arange(T)[None])
+    return apply_rotary_pos_emb(q[..., perm], k[..., perm], cos, sin)
+
+
+def _mask(T: int, config, layer: int, window: str):
+    """The additive mask ``[1, 1, T, T]`` from transformers' mask functions (or a mistaken variant)."""
+    import torch
+    from transformers.masking_utils import causal_mask_function, sliding_window_causal_mask_function
+
+    slides = {"none": False, "everywhere": True}.get(window, config.layer_types[layer] == "sliding_attention")
+    w = config.sliding_window + (1 if window == "plus_one" else 0)
     positions = torch.arange(T)
     rule = sliding_window_causal_mask_function(w) if slides else causal_mask_function
     allowed = rule(0, 0, positions[:, None], positions[None, :])
     if window == "no_causal":
         allowed = torch.ones(T, T, dtype=torch.bool)
-    mask = torch.zeros(T, T).masked_fill(~allowed, torch.finfo(torch.float32).min)[None, None]
-    module = types.SimpleNamespace(num_key_value_groups=groups, training=False, head_dim=d)
+    return torch.zeros(T, T).masked_fill(~allowed, torch.finfo(torch.float32).min)[None, None]
+
+
+def attention_reference(q, k, config, layer: int, rope: str = "half", scaling: float | None = None,
+                        softcap: str = "before", window: str = "config", gqa: str = "interleave"):
+    """Gemma-2's attention weights ``[head, query, key]`` from transformers' own pieces (RoPE, repeat_kv, eager attention,
+    mask functions); the keyword arguments switch on one usual mistake each, so a check can name it."""
+    import types
+
+    import torch
+    from transformers.models.gemma2.modeling_gemma2 import eager_attention_forward
+
+    q, k = _rotate(q.detach().float().cpu()[None], k.detach().float().cpu()[None], config, rope)
+    groups = q.shape[1] // k.shape[1]
+    if gqa == "tile":
+        k, groups = k.repeat(1, groups, 1, 1), 1
+    scale = config.query_pre_attn_scalar ** -0.5 if scaling is None else scaling
+    cap = {"none": None, "cap_50": 50.0}.get(softcap, config.attn_logit_softcapping)
+    mask = _mask(q.shape[-2], config, layer, window)
     if softcap == "unscaled":  # tanh cap on q·k before the scaling
         logits = (q @ k.repeat_interleave(groups, dim=1).transpose(-1, -2))
-        logits = cap * torch.tanh(logits / cap) * scale + mask
-        return logits.softmax(dim=-1)[0]
+        return (cap * torch.tanh(logits / cap) * scale + mask).softmax(dim=-1)[0]
+    module = types.SimpleNamespace(num_key_value_groups=groups, training=False, head_dim=q.shape[-1])
     _, weights = eager_attention_forward(module, q, k, k, mask, scaling=scale, softcap=cap)
     return weights[0]
-
 
 
 def mistake_kwargs(head_dim: int) -> dict[str, dict]:
