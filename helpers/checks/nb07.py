@@ -2,7 +2,7 @@
 7.4 activations_across_layers, 7.5 fraction_of_variance_unexplained."""
 from __future__ import annotations
 
-from helpers.checks.common import (ANY, close, digest, distinct, float_atol, max_diff, model_finite, model_key, ok, pinned, require,
+from helpers.checks.common import (ANY, close, distinct, float_atol, max_diff, model_finite, model_key, ok, pinned, require,
                                    require_finite, unpinned_note)
 
 NOTEBOOK = "07"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from helpers.checks import nb07 as checks
-from helpers.checks.common import ANY, digest, model_key, tensor_sketch, tensor_values
+from helpers.checks.common import ANY, model_key, tensor_sketch, tensor_values
 
 
 def layer_outputs(model, input_ids):
