@@ -9,6 +9,7 @@ def greedy_eos_only(model, tokenizer, input_ids, max_new_tokens: int) -> str:
     """The mistake of 1.2 and 2.2: greedy decoding that stops on <eos> only, so it runs past <end_of_turn>."""
     import torch
 
+    input_ids = input_ids.to(model.device)
     with torch.no_grad():
         out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new_tokens,
                              do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)

@@ -38,7 +38,7 @@ def _top_probs(model, input_ids, k: int, position: int = -1) -> list[float]:
     import torch
 
     with torch.no_grad():
-        logits = model(input_ids=input_ids).logits[0, position]
+        logits = model(input_ids=input_ids.to(model.device)).logits[0, position]
     return [round(float(p), 8) for p in torch.topk(torch.softmax(logits.float(), -1), k).values]
 
 

@@ -32,8 +32,9 @@ def pin_word_vector(sol, objects) -> dict:
     entry = {}
     for sentence, word in checks.WORD_CASES:
         with torch.no_grad():
-            states = model(**tokenizer(sentence, return_tensors="pt"), output_hidden_states=True).hidden_states
-        last, pos = states[-1][0].float(), word_positions(tokenizer, sentence, word)
+            states = model(**tokenizer(sentence, return_tensors="pt").to(model.device), output_hidden_states=True).hidden_states
+        states = [s.float().cpu() for s in states]
+        last, pos = states[-1][0], word_positions(tokenizer, sentence, word)
         mistakes = {"embedding": states[0][0][pos].mean(0), "second_last": states[-2][0][pos].mean(0),
                     "sentence_mean": last.mean(0), "previous_token": last[[p - 1 for p in pos]].mean(0)}
         if pos[-1] + 1 < last.shape[0]:

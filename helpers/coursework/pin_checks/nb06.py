@@ -37,7 +37,7 @@ def pin_generation_attention(sol, objects) -> dict:
     entry = {}
     for prompt_len, layer in checks.attention_cases(n_layers):
         loop = kv_cache_rows(model, ids, prompt_len)
-        rows = sol["generation_attention"](model, ids, prompt_len, layer).float()
+        rows = sol["generation_attention"](model, ids, prompt_len, layer).float().cpu()
         diff = float((rows - loop[layer]).abs().max())
         if diff > 1e-5:
             raise ValueError(f"the instructor's generation_attention differs from a KV-cache loop by {diff:.3g}")

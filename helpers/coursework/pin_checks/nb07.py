@@ -69,8 +69,8 @@ def pin_feature_activations(sol, objects) -> dict:
     cases = []
     for layer in sorted({min(20, n - 1), n // 3, n - 1}):
         feature = _top_feature(jumprelu(outputs[layer][1:], sae))
-        got = sol["feature_activations"](model, tokenizer, sae, checks.CHECK_TEXT_07, layer, feature).float()
-        hooked = jumprelu(outputs[layer], sae, feature).float()
+        got = sol["feature_activations"](model, tokenizer, sae, checks.CHECK_TEXT_07, layer, feature).float().cpu()
+        hooked = jumprelu(outputs[layer], sae, feature).float().cpu()
         if not bool((got - hooked).abs().max() < 1e-4):
             raise ValueError(f"the instructor's feature_activations differs from a forward hook on layer {layer}")
         case = {"layer": layer, "feature": feature, "correct": tensor_values(got),
@@ -94,7 +94,7 @@ def pin_activations_across_layers(sol, objects) -> dict:
     outputs = layer_outputs(model, ids)
     feature = _top_feature(jumprelu(outputs[:, 1:], sae))
     with torch.no_grad():
-        hidden = model(ids, output_hidden_states=True).hidden_states
+        hidden = model(ids.to(model.device), output_hidden_states=True).hidden_states
     early = jumprelu(torch.stack([h[0] for h in hidden[:n]]), sae, feature)
     got = sol["activations_across_layers"](model, tokenizer, sae, checks.CHECK_TEXT_07, feature)
     return {model_key(model): {"feature": feature, "correct": tensor_values(got), "early": tensor_sketch(early, got)}}

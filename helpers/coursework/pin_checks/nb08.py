@@ -77,7 +77,7 @@ def pin_attention_from_scratch(sol, objects) -> dict:
     model, tokenizer = objects.lm
     entry = {}
     for name, q, k, config, layer, _ in checks.attention_cases(model, tokenizer):
-        got = sol["attention_from_scratch"](q, k, config, layer).float()
+        got = sol["attention_from_scratch"](q, k, config, layer).float().cpu()
         reference = attention_reference(q, k, config, layer)
         if float((got - reference).abs().max()) > 1e-5:
             raise ValueError(f"the instructor's attention_from_scratch differs from transformers' pieces on {name}")
