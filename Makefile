@@ -98,6 +98,10 @@ verify-assets: $(STAMP)
 exercises: $(STAMP)
 	$(PY) -m helpers.coursework.authoring
 
+# The visible checks' expected values, pinned from the instructor solutions (data/checks/NN.json; LAB_BACKEND=gemma adds the real model's).
+check-data: $(STAMP)
+	LAB_BACKEND="$${LAB_BACKEND:-offline}" OMP_NUM_THREADS=1 $(PY) -m helpers.coursework.pin_checks
+
 release: $(STAMP)
 	@test -n "$(OUT)" || { echo "usage: make release OUT=DIR (a new folder)"; exit 2; }
 	$(PY) -m helpers.coursework.release --out "$(OUT)"

@@ -47,7 +47,7 @@ def test_mixed_case_and_glued_punctuation_are_different_words():
 
 
 def test_the_checks_constants_for_two_sentences_follow_from_the_hand_count():
-    values = dict((name, v) for name, _, v in checks._SELF_BLEU_CASES)["two sentences"]
+    values = dict((name, v) for name, _, v in checks.nb04.SELF_BLEU_CASES)["two sentences"]
     pair = (P[0] * P[1] * P[2] * P[3]) ** 0.25
     assert values["correct"] == pytest.approx(pair, abs=1e-11)          # mean over 2 sentences of the same value
     assert values["itself"] == pytest.approx((pair + 1) / 2, abs=1e-11)   # each also scored against itself (BLEU 1)

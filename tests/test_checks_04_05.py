@@ -169,7 +169,7 @@ def multi_reference(sentences):
 
 def test_self_bleu_constants_are_nltk_values():
     """The check's hard-coded values are what nltk computes (correct value and each named mistake)."""
-    for name, sentences, values in checks._SELF_BLEU_CASES:
+    for name, sentences, values in checks.nb04.SELF_BLEU_CASES:
         assert pairwise(sentences) == pytest.approx(values["correct"], rel=1e-9, abs=1e-12), name
         expected = {
             "itself": lambda s: pairwise(s, itself=True), "multi": multi_reference,

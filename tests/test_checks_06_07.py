@@ -33,7 +33,7 @@ def test_check_generation_attention(lm, nb06, capsys):
     passes(check, nb06["generation_attention"], model, tokenizer, capsys=capsys)
     # every query row of the full text, all T keys: the last generated token was fed as well
     fails(check, lambda m, ids, p, layer: _attentions(m, ids, layer, drop_last=False)[0, :, p:, :],
-          model, tokenizer, match="never fed")
+          model, tokenizer, match="one per fed position")
     # the rows start one position too late (the generated tokens' own rows), last key dropped
     fails(check, lambda m, ids, p, layer: _attentions(m, ids, layer, drop_last=False)[0, :, p:, :-1],
           model, tokenizer, match="one position late")
@@ -62,9 +62,9 @@ def test_check_attention_labels(lm, nb06, capsys):
     def pieces(tok, ids):
         return tok.convert_ids_to_tokens(ids[0].tolist())
 
-    fails(check, homework, tokenizer, match="homework's bug")
-    fails(check, lambda tok, ids, p: (pieces(tok, ids)[p - 1 : -1], pieces(tok, ids)), tokenizer, match="never fed")
-    fails(check, lambda tok, ids, p: (pieces(tok, ids)[p:], pieces(tok, ids)[:-1]), tokenizer, match="generated token i itself")
+    fails(check, homework, tokenizer, match="re-tokenized text")
+    fails(check, lambda tok, ids, p: (pieces(tok, ids)[p - 1 : -1], pieces(tok, ids)), tokenizer, match="Expected T-1")
+    fails(check, lambda tok, ids, p: (pieces(tok, ids)[p:], pieces(tok, ids)[:-1]), tokenizer, match="Row labels .* one position late")
     fails(check, lambda tok, ids, p: ([tok.decode([i]) for i in ids[0, p - 1 : -1]], [tok.decode([i]) for i in ids[0, :-1]]),
           tokenizer, match="space marker")
     fails(check, lambda tok, ids, p: (pieces(tok, ids)[p - 1 : -1], pieces(tok, ids)[1:]), tokenizer, match="Column 0")
@@ -78,6 +78,10 @@ def test_check_hidden_index(lm, nb07, capsys):
     passes(check, nb07["hidden_index"], model, tokenizer, capsys=capsys)
     fails(check, lambda layer, n: layer, model, tokenizer, match="INPUT of layer")
     fails(check, lambda layer, n: layer + 1, model, tokenizer, match="final norm")
+    # compared with the pinned layer outputs: an entry two places late, or the last one, is not layer `layer`'s output
+    fails(check, lambda layer, n: layer + 2, model, tokenizer,
+          match="not the output of decoder layer 0")
+    fails(check, lambda layer, n: n - 1 if layer < n - 2 else layer + 1, model, tokenizer, match="not the output of decoder layer 0")
 
     def no_range(layer, n):
         if not 0 <= layer < n - 1:

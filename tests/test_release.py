@@ -51,7 +51,7 @@ def test_release_has_no_solution_marker_key_or_original_value(released):
 
 def test_no_exercise_function_exists_in_the_shipped_helpers(released):
     course = grader.load_course()
-    code = "\n".join(p.read_text() for p in (released / "helpers").glob("*.py"))
+    code = "\n".join(p.read_text() for p in (released / "helpers").rglob("*.py"))
     for name in course.specs:
         for function in course.functions(name):
             assert not re.search(rf"(?m)^\s*def {function}\(", code), f"helpers ship `{function}`, the answer of an exercise"

@@ -31,6 +31,26 @@ def test_package_files_are_the_top_level_modules(root, monkeypatch):
     assert [str(p) for p in release.package_files(root)] == ["helpers/a.py", "helpers/b.py"]
 
 
+def test_shipped_subpackages_ship_with_their_folder(root, tmp_path):
+    (root / "helpers" / "checks").mkdir()
+    (root / "helpers" / "checks" / "nb01.py").write_text("C = 1\n")
+    (root / "helpers" / "other").mkdir()
+    (root / "helpers" / "other" / "x.py").write_text("X = 1\n")
+    assert "helpers/checks/nb01.py" in [str(p) for p in release.package_files(root)]
+    assert "helpers/other/x.py" not in [str(p) for p in release.package_files(root)]
+    target = release.copy_package(tmp_path / "helpers", root)
+    assert (target / "checks" / "nb01.py").read_text() == "C = 1\n" and not (target / "nb01.py").exists()
+    assert stat.S_IMODE((target / "checks").stat().st_mode) == 0o755
+
+
+def test_pinned_check_data_ships(root):
+    (root / "data" / "checks").mkdir(parents=True)
+    (root / "data" / "checks" / "01.json").write_text("{}\n")
+    (root / "data" / "checks" / "notes.txt").write_text("not data\n")
+    files = [str(p) for p in release.release_files(root)]
+    assert "data/checks/01.json" in files and "data/checks/notes.txt" not in files
+
+
 def test_release_files_in_order(root):
     assert [str(p) for p in release.release_files(root)] == [
         "helpers/a.py", "helpers/b.py", "helpers/bench.py", "data/offline/lm/a.json", "data/offline/lm/z.bin",

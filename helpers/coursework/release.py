@@ -3,10 +3,12 @@
 The repository students clone is a plain copy along the package boundary, never a filter over
 file contents:
 
-- ``helpers/*.py``, the modules a notebook imports (not ``helpers/coursework/``: authoring,
-  release, grading, hidden tests; not ``helpers/offline/``: the asset builder and benchmarks;
-  not the maintainer modules in ``MAINTAINER_MODULES``);
-- ``data/offline/`` (the lab assets), ``notebooks/exercises/`` (the generated student notebooks),
+- ``helpers/*.py``, the modules a notebook imports, and the ``helpers/checks/`` package (the visible
+  checks; not ``helpers/coursework/``: authoring, release, grading, hidden tests, the check-data pinner;
+  not ``helpers/offline/``: the asset builder and benchmarks; not the maintainer modules in
+  ``MAINTAINER_MODULES``);
+- ``data/offline/`` (the lab assets), ``data/checks/*.json`` (the checks' pinned expected values on
+  their visible inputs), ``notebooks/exercises/`` (the generated student notebooks),
   ``requirements.txt``, and ``README.md`` written from ``release_readme.md``.
 
 Nothing else: no instructor notebooks, no ``data/grading/`` (points, keys), no hidden cases, no
@@ -26,6 +28,7 @@ from helpers.errors import CourseError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAINTAINER_MODULES: set[str] = set()  # maintainer tools live in helpers/offline/
+SHIPPED_SUBPACKAGES = ("checks",)  # helpers/<name>/*.py ship too
 README_TEMPLATE = Path(__file__).with_name("release_readme.md")
 # Markers of solutions, and the original run's fill-in values (P3 ids, P1 and P7 numbers).
 # A `# SOLUTION` line ends the line, or (inside notebook JSON) the string: `...  # SOLUTION\n"` / `# SOLUTION"`.
@@ -39,14 +42,17 @@ class ReleaseError(CourseError, RuntimeError):
 
 
 def package_files(root: Path = REPO_ROOT) -> list[Path]:
-    """The shipped modules of ``helpers/`` (relative paths), sorted."""
-    return sorted(p.relative_to(root) for p in (root / "helpers").glob("*.py") if p.name not in MAINTAINER_MODULES)
+    """The shipped modules of ``helpers/`` and its shipped subpackages (relative paths), sorted."""
+    files = [p for p in (root / "helpers").glob("*.py") if p.name not in MAINTAINER_MODULES]
+    files += [p for name in SHIPPED_SUBPACKAGES for p in (root / "helpers" / name).glob("*.py")]
+    return sorted(p.relative_to(root) for p in files)
 
 
 def release_files(root: Path = REPO_ROOT) -> list[Path]:
     """Every file of the release except the generated README (relative paths), sorted."""
     files = package_files(root)
     files += sorted(p.relative_to(root) for p in (root / "data" / "offline").rglob("*") if p.is_file())
+    files += sorted(p.relative_to(root) for p in (root / "data" / "checks").glob("*.json"))
     files += sorted(p.relative_to(root) for p in (root / "notebooks" / "exercises").glob("[0-9][0-9]_*.ipynb"))
     files.append(Path("requirements.txt"))
     return files
@@ -58,8 +64,12 @@ def copy_package(target: Path, root: Path = REPO_ROOT) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     target.chmod(0o755)
     for rel in package_files(root):
-        shutil.copyfile(root / rel, target / rel.name)
-        (target / rel.name).chmod(0o644)
+        dest = target / rel.relative_to("helpers")
+        if dest.parent != target:
+            dest.parent.mkdir(exist_ok=True)
+            dest.parent.chmod(0o755)
+        shutil.copyfile(root / rel, dest)
+        dest.chmod(0o644)
     return target
 
 

@@ -365,6 +365,9 @@ def release_code(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     copy_package(root / "helpers")
+    import shutil
+
+    shutil.rmtree(root / "helpers" / "checks", ignore_errors=True)  # the package: its pinned data is not there either
     (root / "helpers" / "checks.py").write_text(CHECKS_STUB, encoding="utf-8")
     (root / "data").mkdir(exist_ok=True)
     (root / "notebooks").mkdir(exist_ok=True)
