@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup sysdeps sysdeps-setup test unit mutation offline-assets verify-assets exercises release submission expected grade merge gradescope clean help
+.PHONY: setup sysdeps sysdeps-setup test unit check-data mutation offline-assets verify-assets exercises release submission expected grade merge gradescope clean help
 
 help:
 	@echo "make setup           system packages (bubblewrap, wordnet-base; apt-get as root, else the command to run) + $(VENV) from requirements-lock.txt"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench           benchmarks -> build/bench.json and BENCHMARKS.md"
 	@echo "make fullsize        random-init Gemma-2-2b + full-size SAE through the helpers (about 11 GB RAM on CPU)"
 	@echo "make exercises       write the student notebooks notebooks/exercises/ from the instructor notebooks"
+	@echo "make check-data      pin the visible checks' expected values (data/checks/) from the instructor solutions"
 	@echo "make release OUT=DIR write the student repository (no solutions, keys, hidden tests) into DIR"
 	@echo "make submission STUDENT_ID=ID NOTEBOOKS=DIR OUT=DIR   build ID_hw3.zip (what the hand-in cell does)"
 	@echo "make expected        run the instructor solutions on the hidden tests in the sandbox (checks the course)"
