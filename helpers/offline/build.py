@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers.offline import corpus, wordnet
+from helpers.offline import corpus, reference, wordnet
 
 TIME_TRAVEL_FEATURE = 10004
 SAE_LAYER = 20
@@ -576,8 +576,7 @@ def train_sae(train_acts: torch.Tensor, t: dict):
 
 
 def sae_encode(params: dict, x: torch.Tensor) -> torch.Tensor:
-    pre = x @ params["W_enc"] + params["b_enc"]
-    return (pre > params["threshold"]) * torch.relu(pre)
+    return reference.jumprelu(x, params["W_enc"], params["b_enc"], params["threshold"])  # thresholds are > 0
 
 
 def sae_metrics(params: dict, acts: torch.Tensor) -> dict:

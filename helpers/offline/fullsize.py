@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from helpers import attention, backend
-from helpers.offline import memory
+from helpers.offline import memory, reference
 from helpers.assets import offline_dir
 from helpers.sae import JumpReLUSAE
 
@@ -68,32 +68,6 @@ def _greedy_ids(model, inputs: dict, max_new_tokens: int, **kwargs) -> torch.Ten
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
     out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs)
     return out[:, inputs["input_ids"].shape[1]:]
-
-
-@torch.no_grad()
-def _attention_rows(model, ids: torch.Tensor, prompt_len: int, layer: int) -> torch.Tensor:
-    """``rows[head, G, T-1]`` of a generation from one forward over ``ids[:, :-1]`` (fullsize's own copy: exercise 6.1)."""
-    out = model(ids[:, :-1].to(model.device), output_attentions=True)
-    return out.attentions[layer][0, :, prompt_len - 1 :, :].float().cpu()
-
-
-@torch.no_grad()
-def _resid_post(model, ids: torch.Tensor, layer: int) -> torch.Tensor:
-    """``[pos, d_model]``: decoder layer ``layer``'s output, caught by a forward hook (fullsize's own copy: exercise 7.3)."""
-    caught = {}
-    handle = model.model.layers[layer].register_forward_hook(
-        lambda module, args, output: caught.setdefault("out", output[0] if isinstance(output, tuple) else output))
-    try:
-        model(ids.to(model.device))
-    finally:
-        handle.remove()
-    return caught["out"][0]
-
-
-def _jumprelu(sae: JumpReLUSAE, x: torch.Tensor) -> torch.Tensor:
-    """JumpReLU activations ``[..., d_sae]`` (fullsize's own copy: exercise 7.2)."""
-    pre = x.to(sae.W_enc.dtype) @ sae.W_enc + sae.b_enc
-    return torch.where(pre > sae.threshold, pre, torch.zeros_like(pre))
 
 
 @torch.no_grad()
@@ -161,7 +135,7 @@ def run(dtype: torch.dtype | None = None, new_tokens: int = 8, workloads: bool =
 
     # 2. attention rows of a greedy generation from ONE forward (eager attention)
     gen = attention.greedy_generate(model, tokenizer, ATTENTION_PROMPT, max_new_tokens=new_tokens)
-    rows, attn_s = _timed(lambda: _attention_rows(model, gen.input_ids, gen.prompt_len, ATTENTION_LAYER))
+    rows, attn_s = _timed(lambda: reference.generation_attention_rows(model, gen.input_ids, gen.prompt_len, ATTENTION_LAYER))
     expected = (config.num_attention_heads, len(gen.generated_ids), gen.input_ids.shape[1] - 1)
     assert tuple(rows.shape) == expected, f"attention rows {tuple(rows.shape)} != {expected}"
     assert torch.allclose(rows.sum(-1), torch.ones(()), atol=1e-2), "attention rows do not sum to 1"
@@ -169,8 +143,8 @@ def run(dtype: torch.dtype | None = None, new_tokens: int = 8, workloads: bool =
 
     # 3. resid_post of layer 20 -> SAE features
     ids = tokenizer(SAE_TEXT, return_tensors="pt")["input_ids"]
-    resid, resid_s = _timed(lambda: _resid_post(model, ids, backend.SAE_LAYER))
-    acts = _jumprelu(sae, resid)
+    resid, resid_s = _timed(lambda: reference.decoder_layer_outputs(model, ids, [backend.SAE_LAYER])[backend.SAE_LAYER][0])
+    acts = reference.jumprelu(resid, sae.W_enc, sae.b_enc, sae.threshold)
     assert tuple(resid.shape) == (ids.shape[1], config.hidden_size), f"resid_post shape {tuple(resid.shape)}"
     assert tuple(acts.shape) == (ids.shape[1], memory.GEMMA_SCOPE_D_SAE)
     assert torch.isfinite(resid).all() and torch.isfinite(acts).all(), "non-finite activations"

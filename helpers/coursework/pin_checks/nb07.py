@@ -3,38 +3,26 @@ from __future__ import annotations
 
 from helpers.checks import nb07 as checks
 from helpers.checks.common import ANY, model_key, tensor_sketch, tensor_values
+from helpers.offline import reference
 
 
 def layer_outputs(model, input_ids):
-    """``[layer, pos, d_model]``: the output of every decoder layer (resid_post), caught by forward hooks."""
+    """``[layer, pos, d_model]``: the output of every decoder layer (resid_post) of one text, from forward hooks."""
     import torch
 
-    caught = {}
-
-    def hook(index):
-        def record(module, args, output):
-            caught[index] = (output[0] if isinstance(output, tuple) else output).detach()
-        return record
-
-    handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(model.model.layers)]
-    try:
-        with torch.no_grad():
-            model(input_ids.to(model.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return torch.stack([caught[i][0] for i in range(len(model.model.layers))])
+    outputs = reference.decoder_layer_outputs(model, input_ids)
+    return torch.stack([outputs[i][0] for i in range(len(outputs))])
 
 
 def jumprelu(x, sae, feature=None, relu: bool = False):
     """JumpReLU activations of ``x`` (one feature, or all); ``relu``: the plain-ReLU mistake."""
     import torch
 
-    x = x.to(device=sae.W_enc.device, dtype=sae.W_enc.dtype)
     W, b, theta = (sae.W_enc, sae.b_enc, sae.threshold) if feature is None else \
         (sae.W_enc[:, feature], sae.b_enc[feature], sae.threshold[feature])
-    pre = x @ W + b
-    return torch.relu(pre) if relu else torch.where(pre > theta, pre, torch.zeros_like(pre))
+    if relu:
+        return torch.relu(x.to(device=W.device, dtype=W.dtype) @ W + b)
+    return reference.jumprelu(x, W, b, theta)
 
 
 def pin_hidden_index(sol, objects) -> dict:
