@@ -6,8 +6,8 @@ the model predicts token ``q + 1``. Gemma-2 returns attentions only with
 ``attn_implementation="eager"``.
 
 :func:`homework_attention_loop` reproduces the original homework's loop: a manual KV-cache loop
-(the prompt once, then one token per step, ``output_attentions=True``) whose attention numbers
-are right, and whose axis labels, ``tokenizer.tokenize(prompt + generated_text)``, are not.
+(the prompt once, then one token per step, ``output_attentions=True``) with the homework's axis
+labels, ``tokenizer.tokenize(prompt + generated_text)``; notebook 06 asks what to make of them.
 """
 from __future__ import annotations
 
@@ -90,30 +90,18 @@ def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, sto
     return Generation(out[:1].cpu(), prompt_ids.shape[1])
 
 
-@torch.no_grad()
-def forward_attentions(model, input_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``output.attentions`` of one forward pass over one text: per layer ``[batch=1, head, query, key]``."""
-    check_eager(model)
-    input_ids = check_ids(model, input_ids).to(model.device)
-    attentions = model(input_ids, output_attentions=True).attentions
-    for layer, pattern in enumerate(attentions):
-        check_finite(pattern, f"attentions[{layer}]")
-    return attentions
-
-
 @dataclass(frozen=True)
 class HomeworkLoop:
     """What the homework's loop produced.
 
-    ``attentions[head, query, key]`` is square, ``T - 1`` by ``T - 1``: one row per token fed
-    (the prompt at step 0, then generated tokens 0 .. G-2), keys padded with zeros where the
-    static cache was not filled yet. ``labels`` are the homework's axis labels,
+    ``attentions[head, query, key]`` is square: one row per token fed, keys padded with zeros
+    where the static cache was not filled yet. ``labels`` are the homework's axis labels,
     ``tokenizer.tokenize(prompt + generated_text)``.
     """
 
     input_ids: torch.Tensor  # [1, T]: prompt + the G greedy tokens
     prompt_len: int
-    attentions: torch.Tensor  # [head, T - 1, T - 1]
+    attentions: torch.Tensor  # [head, fed, fed]
     labels: list[str]
     forwards: int
 
@@ -124,8 +112,8 @@ def homework_attention_loop(model, tokenizer, prompt: str, max_new_tokens: int =
 
     Step 0 feeds the whole prompt, every later step only the previous greedy token, with the KV
     cache and ``output_attentions=True``; the rows of ``layer`` are stacked along the query axis
-    (all heads kept; the homework kept one). It never stops at ``<eos>``. The numbers are the
-    model's attention; the labels are built the homework's way and are shifted by one on both axes.
+    (all heads kept; the homework kept one). It never stops at ``<eos>``. The labels are built the
+    homework's way.
     """
     from transformers import DynamicCache
 

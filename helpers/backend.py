@@ -38,7 +38,7 @@ GEMMA_LM_ID = "google/gemma-2-2b-it"
 GEMMA_CROSS_ENCODER_ID = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 GEMMA_SAE_REPO = "google/gemma-scope-2b-pt-res"
 GEMMA_SAE_FILE = "layer_20/width_16k/average_l0_71/params.npz"
-SAE_LAYER = 20  # the SAE reads resid_post of decoder layer 20 = hidden_states[21]
+SAE_LAYER = 20  # the decoder layer whose output (resid_post) the SAE reads
 
 EOS_ID, END_OF_TURN_ID, PAD_ID, BOS_ID = 1, 107, 0, 2
 STOP_TOKEN_IDS = [EOS_ID, END_OF_TURN_ID]  # generation must stop on both
@@ -83,7 +83,7 @@ class NumericsError(BackendError):
 def check_finite(tensor: torch.Tensor, what: str) -> torch.Tensor:
     """``tensor`` unchanged if every value is finite; else :class:`NumericsError` naming cause and fix.
 
-    ``what`` says which tensor it is (``"logits"``, ``"hidden_states[21]"``) so the message points
+    ``what`` says which tensor it is (``"logits"``, ``"hidden_states[-1]"``) so the message points
     at the place where the overflow showed up.
     """
     if not torch.is_tensor(tensor) or not (tensor.is_floating_point() or tensor.is_complex()):

@@ -79,6 +79,23 @@ def model_attention(model, input_ids: torch.Tensor, layer: int) -> torch.Tensor:
     return check_finite(pattern, f"attentions[{layer}]").float().cpu()
 
 
+@torch.no_grad()
+def attention_error(model, input_ids: torch.Tensor, layer: int, pattern: torch.Tensor) -> float:
+    """Largest ``|pattern - the model's own attention weights|`` of layer ``layer`` on one text.
+
+    ``pattern[head, query, key]`` covers every position of ``input_ids [1, T]``. Only the one number comes
+    back: the model's weights themselves (an exercise's output) are not returned.
+    """
+    check_eager(model)
+    check_layer(model, layer)
+    input_ids = check_ids(model, input_ids).to(model.device)
+    weights = model(input_ids, output_attentions=True, use_cache=False).attentions[layer][0].float().cpu()
+    if not torch.is_tensor(pattern) or tuple(pattern.shape) != tuple(weights.shape):
+        shape = tuple(pattern.shape) if torch.is_tensor(pattern) else type(pattern).__name__
+        raise ValueError(f"expected attention weights of shape {tuple(weights.shape)} [head, query, key], got {shape}.")
+    return float((pattern.detach().float().cpu() - weights).abs().max())
+
+
 @contextmanager
 def sliding_window(model, window: int) -> Iterator[None]:
     """Run the block with the model's sliding window set to ``window`` tokens (restored afterwards).

@@ -7,7 +7,6 @@ from transformers import Gemma2Config, Gemma2ForCausalLM
 from helpers.attention import (
     check_head,
     first_token_score,
-    forward_attentions,
     greedy_generate,
     homework_attention_loop,
     previous_token_score,
@@ -40,7 +39,8 @@ def test_homework_loop_rows_equal_one_forward_over_all_but_the_last_token(lm, sl
     T = hw.input_ids.shape[1]
     assert hw.forwards == 8 and T == hw.prompt_len + 8
     assert hw.attentions.shape == (4, T - 1, T - 1)
-    one_pass = forward_attentions(model, hw.input_ids[:, :-1])[1][0]
+    with torch.no_grad():
+        one_pass = model(hw.input_ids[:, :-1], output_attentions=True).attentions[1][0]
     torch.testing.assert_close(hw.attentions, one_pass, atol=1e-5, rtol=0)
     assert hw.attentions.triu(diagonal=1).abs().max() == 0  # future keys are 0
 
@@ -108,9 +108,7 @@ def test_out_of_range_layer_and_head_name_the_valid_range(lm):
 def test_non_eager_attention_and_long_prompts_are_clear_errors(lm):
     _, tokenizer = lm
     with pytest.raises(ValueError, match="eager"):
-        forward_attentions(tiny_gemma(attn_implementation="sdpa"), random_ids(4))
-    with pytest.raises(ValueError, match="context window of 64"):
-        forward_attentions(tiny_gemma(), random_ids(65))
+        homework_attention_loop(tiny_gemma(vocab_size=len(tokenizer), attn_implementation="sdpa"), tokenizer, "Google", 2, 0)
     with pytest.raises(ValueError, match="context window of 64"):
         homework_attention_loop(tiny_gemma(vocab_size=len(tokenizer)), tokenizer, "Google", max_new_tokens=70, layer=0)
 

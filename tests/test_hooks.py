@@ -121,3 +121,18 @@ def test_token_span_mask(lm):
     assert int(first.sum()) == int(second.sum()) and not bool((first & second).any())
     with pytest.raises(ValueError, match="does not occur"):
         hooks.token_span_mask(tokenizer, text, "time machine")
+
+
+@pytest.mark.parametrize("layer", [0, 13])
+def test_attention_error_is_the_largest_difference_from_the_model(lm, ids, layer):
+    model, _ = lm
+    q, k = hooks.capture_qk(model, ids, layer)
+    mine = reference_attention(q, k, model.config, layer).float()
+    assert hooks.attention_error(model, ids, layer, mine) <= 1e-5
+    off = mine.clone()
+    off[3, -1, 0] += 0.25
+    assert hooks.attention_error(model, ids, layer, off) == pytest.approx(0.25, abs=1e-5)
+    with hooks.sliding_window(model, 3):  # the model now computes other weights: the error says so
+        assert hooks.attention_error(model, ids, layer, mine) > 0.01
+    with pytest.raises(ValueError, match=r"\[head, query, key\]"):
+        hooks.attention_error(model, ids, layer, mine[:, :-1])
