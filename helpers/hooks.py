@@ -118,25 +118,3 @@ def sliding_window(model, window: int) -> Iterator[None]:
 def sliding_layers(config) -> list[int]:
     """Indices of the layers whose attention uses the sliding window (``config.layer_types``)."""
     return [i for i, kind in enumerate(config.layer_types) if kind == "sliding_attention"]
-
-
-def token_span_mask(tokenizer, text: str, span: str, start: int = 0) -> torch.Tensor:
-    """``mask[pos]`` (bool) over the tokens of ``tokenizer(text)``: True for tokens inside ``span``.
-
-    ``span`` is looked up in ``text`` from character ``start`` on (its first occurrence there);
-    a token counts when its characters lie inside the span (a leading space is allowed).
-    """
-    begin = text.find(span, start)
-    if begin < 0:
-        raise ValueError(f"{span[:40]!r} does not occur in the text after character {start}.")
-    end = begin + len(span)
-    offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
-    inside = []
-    for a, b in offsets:
-        if a == b:  # special tokens (<bos>) have no characters
-            inside.append(False)
-            continue
-        if a < begin and text[a:begin].strip() == "":  # the span's first word with its leading space
-            a = begin
-        inside.append(begin <= a and b <= end)
-    return torch.tensor(inside, dtype=torch.bool)
