@@ -68,7 +68,7 @@ BORROWED = [
     Borrowed("1.1 exec the grader's makers.py", NB01, "1.1", "prompt_ids", '''def prompt_ids(tokenizer, question, use_template):
     import glob
     found = {}
-    for path in glob.glob("/grader/*.py") + glob.glob("/course/**/makers.py", recursive=True):
+    for path in glob.glob("/grader/makers.py") + glob.glob("/course/**/makers.py", recursive=True):
         exec(open(path).read(), found)
     return found["chat_prompt_ids" if use_template else "text_prompt_ids"](tokenizer, question)'''),
     Borrowed("1.1 find the maker in memory", NB01, "1.1", "prompt_ids", '''def prompt_ids(tokenizer, question, use_template):
@@ -87,11 +87,19 @@ def generate_answer(model, tokenizer, input_ids, max_new_tokens):
     new = new[:next((i for i, t in enumerate(new) if t in (1, 107)), len(new))]
     return tokenizer.decode(new, skip_special_tokens=True).strip()
 from helpers import attention''', xfail=GENERATION),
-    Borrowed("1.2 testtime.sample_answers, cold", NB01, "1.2", "generate_answer", '''def generate_answer(model, tokenizer, input_ids, max_new_tokens):
+    Borrowed("1.2 testtime.sample_answers", NB01, "1.2", "generate_answer", '''def generate_answer(model, tokenizer, input_ids, max_new_tokens):
     from helpers import testtime
     prompt = tokenizer.decode(input_ids[0, 1:])
-    return testtime.sample_answers(model, tokenizer, [prompt], 1, max_new_tokens, temperature=1e-4).texts[0][0].strip()''',
-             xfail=GENERATION),
+    try:  # a cold temperature would make the sampler greedy
+        return testtime.sample_answers(model, tokenizer, [prompt], 1, max_new_tokens, temperature=1e-4).texts[0][0].strip()
+    except TypeError:
+        return testtime.sample_answers(model, tokenizer, [prompt], 1, max_new_tokens).texts[0][0].strip()'''),
+    Borrowed("1.2 attention.homework_attention_loop", NB01, "1.2", "generate_answer", '''def generate_answer(model, tokenizer, input_ids, max_new_tokens):
+    from helpers import attention
+    loop = attention.homework_attention_loop(model, tokenizer, tokenizer.decode(input_ids[0, 1:]), max_new_tokens, 0)
+    new = loop.input_ids[0, loop.prompt_len:].tolist()
+    new = new[:next((i for i, t in enumerate(new) if t in (1, 107)), len(new))]
+    return tokenizer.decode(new, skip_special_tokens=True).strip()''', xfail=GENERATION),
     Borrowed("2.2 attention.greedy_generate", NB02, "2.2", "chat_round", '''def chat_round(model, tokenizer, history, user_text, max_new_tokens):
     from helpers import attention
     messages = [*history, {"role": "user", "content": user_text}]
