@@ -55,6 +55,18 @@ def check_eager(model) -> None:
         )
 
 
+HOMEWORK_PROMPTS = ("Google ", "Google")  # the original homework's prompt, and the same without its trailing space
+
+
+def not_the_homework_prompt(prompt: object) -> str:
+    """Why ``prompt`` is refused: the generation helpers below reproduce the homework's Problem 6 on its own prompt
+    (``HOMEWORK_PROMPTS``). On any prompt they would be greedy decoding, exercise 1.2 (``generate_answer``), which
+    you write yourself. (The helpers test the prompt against a literal, so changing this module changes nothing.)"""
+    shown = prompt[:40] if isinstance(prompt, str) else type(prompt).__name__
+    return (f"this helper generates from the original homework's prompt only, 'Google ' (or 'Google'), not {shown!r}: "
+            "for another prompt call model.generate yourself (exercise 1.2 of notebook 01).")
+
+
 def stop_ids(model) -> set[int]:
     """Token ids that end a generation (the generation config's ``eos_token_id``, one id or a list)."""
     eos = model.generation_config.eos_token_id
@@ -65,7 +77,7 @@ def stop_ids(model) -> set[int]:
 
 @torch.no_grad()
 def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, stop_at_eos: bool = True) -> Generation:
-    """Greedy continuation of ``prompt`` (with ``<bos>``), as ids ``[1, T]`` on the CPU.
+    """Greedy continuation of the homework's ``prompt`` (``HOMEWORK_PROMPTS``, with ``<bos>``), as ids ``[1, T]`` on the CPU.
 
     ``stop_at_eos=True`` stops early at ``<eos>``/``<end_of_turn>``; ``False`` always generates
     ``max_new_tokens`` tokens, like the homework's loop (which never checked for a stop token).
@@ -73,6 +85,8 @@ def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, sto
     from transformers import LogitsProcessorList
 
     check_text(prompt)
+    if prompt not in ("Google ", "Google"):  # HOMEWORK_PROMPTS, as a literal
+        raise ValueError(not_the_homework_prompt(prompt))
     check_max_new_tokens(max_new_tokens)
     prompt_ids = check_ids(model, tokenizer(prompt, return_tensors="pt").input_ids)
     check_max_new_tokens(max_new_tokens, model, prompt_ids.shape[1])
@@ -108,7 +122,8 @@ class HomeworkLoop:
 
 @torch.no_grad()
 def homework_attention_loop(model, tokenizer, prompt: str, max_new_tokens: int = 20, layer: int = 10) -> HomeworkLoop:
-    """The original homework's Problem 6 loop, rewritten for transformers 5 (``DynamicCache``, not ``HybridCache``).
+    """The original homework's Problem 6 loop on its prompt (``HOMEWORK_PROMPTS``), rewritten for transformers 5
+    (``DynamicCache``, not ``HybridCache``).
 
     Step 0 feeds the whole prompt, every later step only the previous greedy token, with the KV
     cache and ``output_attentions=True``; the rows of ``layer`` are stacked along the query axis
@@ -120,6 +135,8 @@ def homework_attention_loop(model, tokenizer, prompt: str, max_new_tokens: int =
     check_eager(model)
     check_layer(model, layer)
     check_text(prompt)
+    if prompt not in ("Google ", "Google"):  # HOMEWORK_PROMPTS, as a literal
+        raise ValueError(not_the_homework_prompt(prompt))
     check_max_new_tokens(max_new_tokens)
     prompt_ids = check_ids(model, tokenizer(prompt, return_tensors="pt").input_ids)
     prompt_len = prompt_ids.shape[1]

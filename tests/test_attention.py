@@ -58,6 +58,22 @@ def test_homework_loop_generates_the_greedy_tokens_without_stopping(lm):
     assert n == unstopped.input_ids.shape[1] or stopped.input_ids[0, -1].item() in stop_ids(model)
 
 
+@pytest.mark.parametrize("prompt", ["Google  ", "google", "<start_of_turn>user\nGoogle<end_of_turn>\n", "The weather is"])
+def test_the_generation_helpers_take_the_homeworks_prompt_only(lm, prompt, monkeypatch):
+    """Greedy decoding of any prompt is exercise 1.2: the helpers reproduce the homework on its own prompt, even when
+    a caller changes the tuple that names it."""
+    from helpers import attention
+
+    model, tokenizer = lm
+    monkeypatch.setattr(attention, "HOMEWORK_PROMPTS", (prompt,))
+    monkeypatch.setattr(attention, "not_the_homework_prompt", lambda p: "call model.generate yourself (patched)")
+    monkeypatch.setattr(attention, "check_text", lambda text, what="prompt": text)
+    for call in (lambda: greedy_generate(model, tokenizer, prompt, 3),
+                 lambda: homework_attention_loop(model, tokenizer, prompt, 3, layer=0)):
+        with pytest.raises(ValueError, match="call model.generate yourself"):
+            call()
+
+
 def test_homework_labels_are_shifted_by_one_on_the_offline_google_prompt(lm):
     """The homework's labels drop <bos> and include the never-fed last token: label p names token p + 1.
 

@@ -42,12 +42,12 @@ def _acts(e):
 # (id, call, exception, message regex)
 CASES = [
     # --- context window: prompt / ids longer than model.config.max_position_embeddings
-    ("greedy_generate: prompt longer than the window", lambda e: attention.greedy_generate(e.model, e.tok, LONG, 2),
-     ValueError, "context window of 64"),
+    ("greedy_generate: another prompt than the homework's", lambda e: attention.greedy_generate(e.model, e.tok, LONG, 2),
+     ValueError, "original homework's prompt only, 'Google '"),
     ("greedy_generate: prompt + max_new_tokens past the window",
      lambda e: attention.greedy_generate(e.model, e.tok, "Google", 63), ValueError, r"1\.\.\d+.*context window of 64"),
-    ("homework_attention_loop: prompt longer than the window",
-     lambda e: attention.homework_attention_loop(e.model, e.tok, LONG, 2, 0), ValueError, "context window of 64"),
+    ("homework_attention_loop: another prompt than the homework's",
+     lambda e: attention.homework_attention_loop(e.model, e.tok, LONG, 2, 0), ValueError, "call model.generate yourself"),
     ("capture_qk: ids longer than the window", lambda e: hooks.capture_qk(e.model, e.long_ids, 0),
      ValueError, "max_position_embeddings"),
     ("model_attention: ids longer than the window", lambda e: hooks.model_attention(e.model, e.long_ids, 0),

@@ -27,8 +27,6 @@ from helpers.handin import notebook_answers
 from tests import toycourse as toy
 from tests.conftest import REPO_ROOT
 
-GENERATION = ("left open: notebooks 06 and 08 need greedy generation / sampling of a prompt, and these helpers "
-              "do it for any prompt; a decision for the lead")
 CHECKS_LAND = "issue 19 item 1 (checks) lands separately: helpers.checks still uses this plumbing / ships this helper"
 
 
@@ -86,7 +84,13 @@ def generate_answer(model, tokenizer, input_ids, max_new_tokens):
     new = attention.greedy_generate(model, tokenizer, prompt, max_new_tokens).generated_ids.tolist()
     new = new[:next((i for i, t in enumerate(new) if t in (1, 107)), len(new))]
     return tokenizer.decode(new, skip_special_tokens=True).strip()
-from helpers import attention''', xfail=GENERATION),
+from helpers import attention'''),
+    Borrowed("1.2 greedy_generate with its checks patched out", NB01, "1.2", "generate_answer", '''def generate_answer(model, tokenizer, input_ids, max_new_tokens):
+    from helpers import attention
+    attention.HOMEWORK_PROMPTS = (tokenizer.decode(input_ids[0, 1:]),)
+    attention.not_the_homework_prompt = attention.check_text = lambda *a, **k: a[0]
+    new = attention.greedy_generate(model, tokenizer, attention.HOMEWORK_PROMPTS[0], max_new_tokens).generated_ids.tolist()
+    return tokenizer.decode(new, skip_special_tokens=True).strip()'''),
     Borrowed("1.2 testtime.sample_answers", NB01, "1.2", "generate_answer", '''def generate_answer(model, tokenizer, input_ids, max_new_tokens):
     from helpers import testtime
     prompt = tokenizer.decode(input_ids[0, 1:])
@@ -99,15 +103,14 @@ from helpers import attention''', xfail=GENERATION),
     loop = attention.homework_attention_loop(model, tokenizer, tokenizer.decode(input_ids[0, 1:]), max_new_tokens, 0)
     new = loop.input_ids[0, loop.prompt_len:].tolist()
     new = new[:next((i for i, t in enumerate(new) if t in (1, 107)), len(new))]
-    return tokenizer.decode(new, skip_special_tokens=True).strip()''', xfail=GENERATION),
+    return tokenizer.decode(new, skip_special_tokens=True).strip()'''),
     Borrowed("2.2 attention.greedy_generate", NB02, "2.2", "chat_round", '''def chat_round(model, tokenizer, history, user_text, max_new_tokens):
     from helpers import attention
     messages = [*history, {"role": "user", "content": user_text}]
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)[len("<bos>"):]
     new = attention.greedy_generate(model, tokenizer, prompt, max_new_tokens).generated_ids.tolist()
     new = new[:next((i for i, t in enumerate(new) if t in (1, 107)), len(new))]
-    return [*messages, {"role": "assistant", "content": tokenizer.decode(new, skip_special_tokens=True).strip()}]''',
-             xfail=GENERATION),
+    return [*messages, {"role": "assistant", "content": tokenizer.decode(new, skip_special_tokens=True).strip()}]'''),
     Borrowed("6.1 regenerate with attention.homework_attention_loop", NB06, "6.1", "generation_attention", '''def generation_attention(model, ids, prompt_len, layer):
     from helpers import attention
     tokenizer = backend.load_lm()[1]
