@@ -188,7 +188,7 @@ def previous_token_score(rows: torch.Tensor, first_query: int = 0) -> torch.Tens
 
 
 def first_token_score(rows: torch.Tensor, first_query: int = 0) -> torch.Tensor:
-    """Mean attention each head puts on position 0 (``<bos>``, the "attention sink"), queries at position 1 or later."""
+    """Mean attention each head puts on position 0 (``<bos>``), queries at position 1 or later."""
     _check_rows(rows, first_query)
     queries = torch.arange(rows.shape[-2]) + first_query
     keep = queries >= 1

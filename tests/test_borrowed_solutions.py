@@ -336,3 +336,20 @@ def test_no_shipped_module_states_a_question_key(release_dir):
         for qid, patterns in KEY_SENTENCES.items():
             hits += [f"{path.name}: {qid} ({pattern})" for pattern in patterns if re.search(pattern, text, re.S)]
     assert not hits, hits
+
+
+def test_the_asset_build_writes_its_findings_to_the_ta_report_not_the_manifest(tmp_path):
+    from helpers.offline import build
+
+    out = tmp_path / "assets"
+    (out / "lm").mkdir(parents=True)
+    (out / "lm" / "weights.bin").write_bytes(b"w")
+    build.write_manifest(out, {"vocab_size": 8})
+    findings = {"findings": {"a": {"ce_with": 1.25}}}
+    build.write_report(build.report_path(out), findings)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["files"] == [{"path": "lm/weights.bin", "bytes": 1, "sha256": manifest["files"][0]["sha256"]}]
+    assert "results" not in manifest and "1.25" not in json.dumps(manifest)
+    report = json.loads((tmp_path / "assets-report.json").read_text(encoding="utf-8"))
+    assert report["results"] == findings and report["sae_hook"] == "hidden_states[21] (output of decoder layer 20)"
+    assert build.report_path(REPO_ROOT / "data" / "offline") == REPO_ROOT.resolve() / "data" / "grading" / "offline_build.json"

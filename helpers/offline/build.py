@@ -853,14 +853,15 @@ def write_manifest(out: Path, params: dict) -> None:
                                                   ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-REPORT = Path("data/grading/offline_build.json")
+_REPO = Path(__file__).resolve().parents[2]
+REPORT = _REPO / "data" / "grading" / "offline_build.json"
 
 
 def report_path(out: Path) -> Path:
     """Where the build's findings go: ``data/grading/offline_build.json`` (TA only, never in the release) for the
     committed assets, ``OUT-report.json`` next to any other output folder (``make verify-assets``)."""
     out = Path(out)
-    if out.resolve() == Path("data/offline").resolve():
+    if out.resolve() == (_REPO / "data" / "offline").resolve():
         return REPORT
     return out.parent / f"{out.name}-report.json"
 
