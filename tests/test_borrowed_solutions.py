@@ -353,3 +353,27 @@ def test_the_asset_build_writes_its_findings_to_the_ta_report_not_the_manifest(t
     report = json.loads((tmp_path / "assets-report.json").read_text(encoding="utf-8"))
     assert report["results"] == findings and report["sae_hook"] == "hidden_states[21] (output of decoder layer 20)"
     assert build.report_path(REPO_ROOT / "data" / "offline") == REPO_ROOT.resolve() / "data" / "grading" / "offline_build.json"
+
+
+def _names(value) -> set[str]:
+    """Every key of a nested JSON value."""
+    if isinstance(value, dict):
+        return set(value) | {n for v in value.values() for n in _names(v)}
+    if isinstance(value, list):
+        return {n for v in value for n in _names(v)}
+    return set()
+
+
+def test_no_shipped_data_file_names_a_finding_of_the_build(release_dir):
+    """Every finding the build records (``data/grading/offline_build.json``; build parameters of the same name aside)
+    is absent, by name, from the shipped JSON that is not a vocabulary: the manifest and the model configs."""
+    report = json.loads((REPO_ROOT / "data" / "grading" / "offline_build.json").read_text(encoding="utf-8"))
+    manifest = json.loads((release_dir / "data" / "offline" / "manifest.json").read_text(encoding="utf-8"))
+    parameters = _names(manifest["params"]) | {"vocab_size"}  # what the build was told, not what it found
+    names = {n for n in _names(report["results"]) - parameters if len(n) >= 6}
+    assert {"ce_with", "top10_round1", "hung_yi_pieces", "self_bleu", "prompt_a_max"} <= names
+    configs = [p for p in (release_dir / "data").rglob("*.json") if "tokenizer" not in p.name]
+    assert any(p.name == "manifest.json" for p in configs) and any(p.name == "config.json" for p in configs)
+    hits = [f"{p.relative_to(release_dir)}: {n}" for p in configs for n in sorted(names)
+            if f'"{n}"' in p.read_text(encoding="utf-8")]
+    assert not hits, hits
