@@ -79,6 +79,13 @@ def generate_answer(model, tokenizer, input_ids, max_new_tokens):
     new = _CHECKS["_greedy_new_ids"](model, tokenizer, input_ids, max_new_tokens, [1, 107])
     return tokenizer.decode(new, skip_special_tokens=True).strip()'''), xfail=CHECKS_LAND),
     # --- shipped plumbing ---------------------------------------------------------------------------------------
+    Borrowed("7.1 the SAE's hook from the shipped manifest", NB07, "7.1", "hidden_index", '''def hidden_index(layer, num_layers):
+    import json, re
+    manifest = json.load(open("/course/data/offline/manifest.json"))
+    offset = int(re.search(r"\\[(\\d+)\\]", manifest["sae_hook"]).group(1)) - manifest["sae_layer"]
+    if not 0 <= layer < num_layers - 1:
+        raise ValueError(f"valid layers are 0..{num_layers - 2}")
+    return layer + offset'''),
     Borrowed("1.2 attention.greedy_generate", NB01, "1.2", "generate_answer", '''def generate_answer(model, tokenizer, input_ids, max_new_tokens):
     prompt = tokenizer.decode(input_ids[0, 1:])  # the tokenizer puts the <bos> back
     new = attention.greedy_generate(model, tokenizer, prompt, max_new_tokens).generated_ids.tolist()
@@ -104,6 +111,9 @@ from helpers import attention'''),
     new = loop.input_ids[0, loop.prompt_len:].tolist()
     new = new[:next((i for i, t in enumerate(new) if t in (1, 107)), len(new))]
     return tokenizer.decode(new, skip_special_tokens=True).strip()'''),
+    Borrowed("1.3 testtime.cross_encoder_scores", NB01, "1.3", "coherence", '''def coherence(cross_encoder, question, answer):
+    from helpers import testtime
+    return float(testtime.cross_encoder_scores(cross_encoder, [question], [[answer]])[0, 0])'''),
     Borrowed("2.2 attention.greedy_generate", NB02, "2.2", "chat_round", '''def chat_round(model, tokenizer, history, user_text, max_new_tokens):
     from helpers import attention
     messages = [*history, {"role": "user", "content": user_text}]
