@@ -387,3 +387,11 @@ def test_no_shipped_data_file_names_a_finding_of_the_build(release_dir):
     hits = [f"{p.relative_to(release_dir)}: {n}" for p in configs for n in sorted(names)
             if f'"{n}"' in p.read_text(encoding="utf-8")]
     assert not hits, hits
+
+
+def test_the_student_notebooks_do_not_state_the_k1_p0_keys_before_the_questions(release_dir):
+    """p4.q3/p4.q4 ask what k = 1 and p = 0 sample; the explanation is the instructor's (hidden in the release)."""
+    text = (release_dir / "notebooks" / "exercises" / "04_sampling_self_bleu.ipynb").read_text(encoding="utf-8")
+    for sentence in ("so every sample is the greedy answer", "only the\\n\",\n    \"most likely one survives",
+                     "most likely one survives"):
+        assert sentence not in text, sentence
