@@ -6,8 +6,8 @@ the model predicts token ``q + 1``. Gemma-2 returns attentions only with
 ``attn_implementation="eager"``.
 
 :func:`homework_attention_loop` reproduces the original homework's loop: a manual KV-cache loop
-(the prompt once, then one token per step, ``output_attentions=True``) whose attention numbers
-are right, and whose axis labels, ``tokenizer.tokenize(prompt + generated_text)``, are not.
+(the prompt once, then one token per step, ``output_attentions=True``) with the homework's axis
+labels, ``tokenizer.tokenize(prompt + generated_text)``; notebook 06 asks what to make of them.
 """
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def check_eager(model) -> None:
         )
 
 
+HOMEWORK_PROMPTS = ("Google ", "Google")  # the original homework's prompt, and the same without its trailing space
+
+
+def not_the_homework_prompt(prompt: object) -> str:
+    """Why ``prompt`` is refused: the generation helpers below reproduce the homework's Problem 6 on its own prompt
+    (``HOMEWORK_PROMPTS``). On any prompt they would be greedy decoding, exercise 1.2 (``generate_answer``), which
+    you write yourself. (The helpers test the prompt against a literal, so changing this module changes nothing.)"""
+    shown = prompt[:40] if isinstance(prompt, str) else type(prompt).__name__
+    return (f"this helper generates from the original homework's prompt only, 'Google ' (or 'Google'), not {shown!r}: "
+            "for another prompt call model.generate yourself (exercise 1.2 of notebook 01).")
+
+
 def stop_ids(model) -> set[int]:
     """Token ids that end a generation (the generation config's ``eos_token_id``, one id or a list)."""
     eos = model.generation_config.eos_token_id
@@ -65,7 +77,7 @@ def stop_ids(model) -> set[int]:
 
 @torch.no_grad()
 def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, stop_at_eos: bool = True) -> Generation:
-    """Greedy continuation of ``prompt`` (with ``<bos>``), as ids ``[1, T]`` on the CPU.
+    """Greedy continuation of the homework's ``prompt`` (``HOMEWORK_PROMPTS``, with ``<bos>``), as ids ``[1, T]`` on the CPU.
 
     ``stop_at_eos=True`` stops early at ``<eos>``/``<end_of_turn>``; ``False`` always generates
     ``max_new_tokens`` tokens, like the homework's loop (which never checked for a stop token).
@@ -73,6 +85,8 @@ def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, sto
     from transformers import LogitsProcessorList
 
     check_text(prompt)
+    if prompt not in ("Google ", "Google"):  # HOMEWORK_PROMPTS, as a literal
+        raise ValueError(not_the_homework_prompt(prompt))
     check_max_new_tokens(max_new_tokens)
     prompt_ids = check_ids(model, tokenizer(prompt, return_tensors="pt").input_ids)
     check_max_new_tokens(max_new_tokens, model, prompt_ids.shape[1])
@@ -90,48 +104,39 @@ def greedy_generate(model, tokenizer, prompt: str, max_new_tokens: int = 20, sto
     return Generation(out[:1].cpu(), prompt_ids.shape[1])
 
 
-@torch.no_grad()
-def forward_attentions(model, input_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``output.attentions`` of one forward pass over one text: per layer ``[batch=1, head, query, key]``."""
-    check_eager(model)
-    input_ids = check_ids(model, input_ids).to(model.device)
-    attentions = model(input_ids, output_attentions=True).attentions
-    for layer, pattern in enumerate(attentions):
-        check_finite(pattern, f"attentions[{layer}]")
-    return attentions
-
-
 @dataclass(frozen=True)
 class HomeworkLoop:
     """What the homework's loop produced.
 
-    ``attentions[head, query, key]`` is square, ``T - 1`` by ``T - 1``: one row per token fed
-    (the prompt at step 0, then generated tokens 0 .. G-2), keys padded with zeros where the
-    static cache was not filled yet. ``labels`` are the homework's axis labels,
+    ``attentions[head, query, key]`` is square: one row per token fed, keys padded with zeros
+    where the static cache was not filled yet. ``labels`` are the homework's axis labels,
     ``tokenizer.tokenize(prompt + generated_text)``.
     """
 
     input_ids: torch.Tensor  # [1, T]: prompt + the G greedy tokens
     prompt_len: int
-    attentions: torch.Tensor  # [head, T - 1, T - 1]
+    attentions: torch.Tensor  # [head, fed, fed]
     labels: list[str]
     forwards: int
 
 
 @torch.no_grad()
 def homework_attention_loop(model, tokenizer, prompt: str, max_new_tokens: int = 20, layer: int = 10) -> HomeworkLoop:
-    """The original homework's Problem 6 loop, rewritten for transformers 5 (``DynamicCache``, not ``HybridCache``).
+    """The original homework's Problem 6 loop on its prompt (``HOMEWORK_PROMPTS``), rewritten for transformers 5
+    (``DynamicCache``, not ``HybridCache``).
 
     Step 0 feeds the whole prompt, every later step only the previous greedy token, with the KV
     cache and ``output_attentions=True``; the rows of ``layer`` are stacked along the query axis
-    (all heads kept; the homework kept one). It never stops at ``<eos>``. The numbers are the
-    model's attention; the labels are built the homework's way and are shifted by one on both axes.
+    (all heads kept; the homework kept one). It never stops at ``<eos>``. The labels are built the
+    homework's way.
     """
     from transformers import DynamicCache
 
     check_eager(model)
     check_layer(model, layer)
     check_text(prompt)
+    if prompt not in ("Google ", "Google"):  # HOMEWORK_PROMPTS, as a literal
+        raise ValueError(not_the_homework_prompt(prompt))
     check_max_new_tokens(max_new_tokens)
     prompt_ids = check_ids(model, tokenizer(prompt, return_tensors="pt").input_ids)
     prompt_len = prompt_ids.shape[1]
@@ -183,7 +188,7 @@ def previous_token_score(rows: torch.Tensor, first_query: int = 0) -> torch.Tens
 
 
 def first_token_score(rows: torch.Tensor, first_query: int = 0) -> torch.Tensor:
-    """Mean attention each head puts on position 0 (``<bos>``, the "attention sink"), queries at position 1 or later."""
+    """Mean attention each head puts on position 0 (``<bos>``), queries at position 1 or later."""
     _check_rows(rows, first_query)
     queries = torch.arange(rows.shape[-2]) + first_query
     keep = queries >= 1

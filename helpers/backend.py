@@ -32,7 +32,7 @@ from helpers.sae import JumpReLUSAE
 VALID_BACKENDS = ("gemma", "offline")
 VALID_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
-SAE_LAYER = 20  # the SAE reads resid_post of decoder layer 20 = hidden_states[21]
+SAE_LAYER = 20  # the decoder layer whose output (resid_post) the SAE reads
 
 EOS_ID, END_OF_TURN_ID, PAD_ID, BOS_ID = 1, 107, 0, 2
 STOP_TOKEN_IDS = [EOS_ID, END_OF_TURN_ID]  # generation must stop on both

@@ -8,10 +8,9 @@ Gemma's chat template renders the ``assistant`` role as ``model``:
     <start_of_turn>model
 
 Rendering, tokenizing, generating and reading the next-token distribution are the exercises
-of notebooks 01–03: they live in the notebooks, not here. Gemma's template itself only checks
-that the roles alternate (user first) and refuses a ``system`` role; any other role name is
-printed as given (``model`` renders exactly like ``assistant``). :func:`check_messages` is
-stricter, so that a typo in a role is caught before it reaches the model.
+of notebooks 01–03: they live in the notebooks, not here. :func:`check_messages` accepts only
+``user`` and ``assistant``, alternating and starting with the user, so that a typo in a role is
+caught before it reaches the model.
 """
 from __future__ import annotations
 

@@ -1,19 +1,7 @@
-"""Generation plumbing: ``generate``'s sampling arguments, seeding, and a probe of the filters
-``generate`` really applies.
+"""Generation plumbing: argument checks, seeding, and a probe of the filters ``generate`` really applies.
 
-The sampling itself is exercise 4.3 of notebook 04 (``sample_with_filter``): ONE ``generate`` call
-with ``num_return_sequences=n`` and the student's own top-k / top-p filter as a logits processor.
-
-How ``top_k`` / ``top_p`` map onto ``generate`` (transformers 5.x), used by the Careful box of
-notebook 04:
-
-* ``top_p`` alone: ``top_k=0`` is passed too, because ``generate`` would otherwise keep its
-  default ``top_k=50`` on top of the nucleus and quietly cut the tail.
-* ``top_k`` alone: ``top_p=1.0`` is passed, so no nucleus cut is inherited from a config.
-* ``top_k=1`` keeps one token per step: greedy decoding, every sample identical.
-* ``top_p=0`` keeps the smallest set of tokens whose probability reaches 0 — that would be
-  no token at all, so (like transformers' ``TopPLogitsWarper``, which always keeps at least
-  one) the most likely token alone survives: greedy as well.
+The sampling itself is exercise 4.3 of notebook 04 (``sample_with_filter``), and what the filters
+do at their extremes is for notebook 04's questions: neither is written here.
 """
 from __future__ import annotations
 
@@ -60,7 +48,7 @@ def check_top_k(top_k: object, vocab: int | None = None) -> int | None:
     if isinstance(top_k, bool) or not isinstance(top_k, int):
         raise TypeError(f"top_k must be an integer ≥ 1 (or None for no top-k filter), got {top_k!r}.")
     if top_k < 0:
-        raise ValueError(f"top_k must be ≥ 1 (top_k=1 is greedy), or None/0 for no top-k filter; got {top_k}.")
+        raise ValueError(f"top_k must be ≥ 1, or None/0 for no top-k filter; got {top_k}.")
     if vocab is not None and top_k > vocab:
         raise ValueError(f"top_k={top_k} is more than the vocabulary's {vocab} tokens: use 1..{vocab} (or None for no top-k filter).")
     return top_k or None
@@ -74,20 +62,13 @@ def check_top_p(top_p: object) -> float | None:
         raise TypeError(f"top_p must be a number in [0, 1] (or None for no top-p filter), got {top_p!r}.")
     top_p = float(top_p)
     if not 0.0 <= top_p <= 1.0:
-        raise ValueError(f"top_p must lie in [0, 1] (0 = greedy, 1 = no filter), got {top_p}.")
+        raise ValueError(f"top_p must lie in [0, 1], got {top_p}.")
     return top_p
 
 
 def check_positive(value: object, name: str, minimum: int = 1) -> int:
     """An integer ≥ ``minimum`` or a clear error (``TypeError`` for a non-int, bool and float included)."""
     return check_count(value, name, minimum)
-
-
-def sampling_kwargs(top_k: int | None = None, top_p: float | None = None, vocab: int | None = None) -> dict:
-    """The ``generate`` keyword arguments for sampling with the given filters (see the module docstring);
-    ``vocab`` (the model's vocabulary size), if given, bounds ``top_k``."""
-    top_k, top_p = check_top_k(top_k, vocab), check_top_p(top_p)
-    return {"do_sample": True, "temperature": 1.0, "top_k": top_k or 0, "top_p": 1.0 if top_p is None else top_p}
 
 
 @contextmanager

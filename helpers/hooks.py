@@ -79,6 +79,23 @@ def model_attention(model, input_ids: torch.Tensor, layer: int) -> torch.Tensor:
     return check_finite(pattern, f"attentions[{layer}]").float().cpu()
 
 
+@torch.no_grad()
+def attention_error(model, input_ids: torch.Tensor, layer: int, pattern: torch.Tensor) -> float:
+    """Largest ``|pattern - the model's own attention weights|`` of layer ``layer`` on one text.
+
+    ``pattern[head, query, key]`` covers every position of ``input_ids [1, T]``. Only the one number comes
+    back: the model's weights themselves (an exercise's output) are not returned.
+    """
+    check_eager(model)
+    check_layer(model, layer)
+    input_ids = check_ids(model, input_ids).to(model.device)
+    weights = model(input_ids, output_attentions=True, use_cache=False).attentions[layer][0].float().cpu()
+    if not torch.is_tensor(pattern) or tuple(pattern.shape) != tuple(weights.shape):
+        shape = tuple(pattern.shape) if torch.is_tensor(pattern) else type(pattern).__name__
+        raise ValueError(f"expected attention weights of shape {tuple(weights.shape)} [head, query, key], got {shape}.")
+    return float((pattern.detach().float().cpu() - weights).abs().max())
+
+
 @contextmanager
 def sliding_window(model, window: int) -> Iterator[None]:
     """Run the block with the model's sliding window set to ``window`` tokens (restored afterwards).
@@ -101,25 +118,3 @@ def sliding_window(model, window: int) -> Iterator[None]:
 def sliding_layers(config) -> list[int]:
     """Indices of the layers whose attention uses the sliding window (``config.layer_types``)."""
     return [i for i, kind in enumerate(config.layer_types) if kind == "sliding_attention"]
-
-
-def token_span_mask(tokenizer, text: str, span: str, start: int = 0) -> torch.Tensor:
-    """``mask[pos]`` (bool) over the tokens of ``tokenizer(text)``: True for tokens inside ``span``.
-
-    ``span`` is looked up in ``text`` from character ``start`` on (its first occurrence there);
-    a token counts when its characters lie inside the span (a leading space is allowed).
-    """
-    begin = text.find(span, start)
-    if begin < 0:
-        raise ValueError(f"{span[:40]!r} does not occur in the text after character {start}.")
-    end = begin + len(span)
-    offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
-    inside = []
-    for a, b in offsets:
-        if a == b:  # special tokens (<bos>) have no characters
-            inside.append(False)
-            continue
-        if a < begin and text[a:begin].strip() == "":  # the span's first word with its leading space
-            a = begin
-        inside.append(begin <= a and b <= end)
-    return torch.tensor(inside, dtype=torch.bool)

@@ -13,7 +13,7 @@ class NumericsError(BackendError):
 def check_finite(tensor: torch.Tensor, what: str) -> torch.Tensor:
     """``tensor`` unchanged if every value is finite; else :class:`NumericsError` naming cause and fix.
 
-    ``what`` says which tensor it is (``"logits"``, ``"hidden_states[21]"``) so the message points
+    ``what`` says which tensor it is (``"logits"``, ``"hidden_states[-1]"``) so the message points
     at the place where the overflow showed up.
     """
     if not torch.is_tensor(tensor) or not (tensor.is_floating_point() or tensor.is_complex()):

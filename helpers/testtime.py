@@ -59,12 +59,12 @@ def _answer_length(tokenizer, ids: list[int], answer: str) -> int:
 
 
 @torch.no_grad()
-def sample_answers(model, tokenizer, prompts: Sequence[str], n: int, max_new_tokens: int = 3, seed: int = 0,
-                   temperature: float = 1.0) -> Samples:
+def sample_answers(model, tokenizer, prompts: Sequence[str], n: int, max_new_tokens: int = 3, seed: int = 0) -> Samples:
     """``n`` samples per prompt (plain text, ``<bos>`` + prompt) in ONE seeded ``generate`` call.
 
-    Pure sampling from the model's distribution at ``temperature`` (no top-k / top-p cut);
-    the prompts are left-padded into one batch and ``num_return_sequences=n`` repeats each.
+    Pure sampling from the model's own distribution (temperature 1, no top-k / top-p cut; no other
+    temperature: a cold one would make this greedy decoding, exercise 1.2); the prompts are left-padded
+    into one batch and ``num_return_sequences=n`` repeats each.
     """
     from transformers import LogitsProcessorList
 
@@ -72,13 +72,11 @@ def sample_answers(model, tokenizer, prompts: Sequence[str], n: int, max_new_tok
         raise ValueError(f"n must be a positive number of samples, got {n!r}.")
     if isinstance(prompts, str) or not prompts or not all(isinstance(p, str) and p for p in prompts):
         raise ValueError("prompts must be a non-empty list of non-empty strings (one per question).")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature must be a number > 0 (1.0 = the model's distribution), got {temperature!r}.")
     prompts = list(prompts)
     enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(model.device)
     check_max_new_tokens(max_new_tokens, model, enc["input_ids"].shape[1])
     config = copy.deepcopy(model.generation_config)
-    config.do_sample, config.temperature, config.top_k, config.top_p = True, temperature, 0, 1.0
+    config.do_sample, config.temperature, config.top_k, config.top_p = True, 1.0, 0, 1.0
     config.max_new_tokens, config.num_return_sequences = max_new_tokens, n
     config.pad_token_id = tokenizer.pad_token_id
     config.output_logits, config.return_dict_in_generate = True, True

@@ -7,7 +7,6 @@ from transformers import Gemma2Config, Gemma2ForCausalLM
 from helpers.attention import (
     check_head,
     first_token_score,
-    forward_attentions,
     greedy_generate,
     homework_attention_loop,
     previous_token_score,
@@ -40,7 +39,8 @@ def test_homework_loop_rows_equal_one_forward_over_all_but_the_last_token(lm, sl
     T = hw.input_ids.shape[1]
     assert hw.forwards == 8 and T == hw.prompt_len + 8
     assert hw.attentions.shape == (4, T - 1, T - 1)
-    one_pass = forward_attentions(model, hw.input_ids[:, :-1])[1][0]
+    with torch.no_grad():
+        one_pass = model(hw.input_ids[:, :-1], output_attentions=True).attentions[1][0]
     torch.testing.assert_close(hw.attentions, one_pass, atol=1e-5, rtol=0)
     assert hw.attentions.triu(diagonal=1).abs().max() == 0  # future keys are 0
 
@@ -56,6 +56,22 @@ def test_homework_loop_generates_the_greedy_tokens_without_stopping(lm):
     unstopped = greedy_generate(model, tokenizer, "Google", max_new_tokens=20, stop_at_eos=False)
     assert stopped.input_ids.tolist() == unstopped.input_ids[:, :n].tolist()
     assert n == unstopped.input_ids.shape[1] or stopped.input_ids[0, -1].item() in stop_ids(model)
+
+
+@pytest.mark.parametrize("prompt", ["Google  ", "google", "<start_of_turn>user\nGoogle<end_of_turn>\n", "The weather is"])
+def test_the_generation_helpers_take_the_homeworks_prompt_only(lm, prompt, monkeypatch):
+    """Greedy decoding of any prompt is exercise 1.2: the helpers reproduce the homework on its own prompt, even when
+    a caller changes the tuple that names it."""
+    from helpers import attention
+
+    model, tokenizer = lm
+    monkeypatch.setattr(attention, "HOMEWORK_PROMPTS", (prompt,))
+    monkeypatch.setattr(attention, "not_the_homework_prompt", lambda p: "call model.generate yourself (patched)")
+    monkeypatch.setattr(attention, "check_text", lambda text, what="prompt": text)
+    for call in (lambda: greedy_generate(model, tokenizer, prompt, 3),
+                 lambda: homework_attention_loop(model, tokenizer, prompt, 3, layer=0)):
+        with pytest.raises(ValueError, match="call model.generate yourself"):
+            call()
 
 
 def test_homework_labels_are_shifted_by_one_on_the_offline_google_prompt(lm):
@@ -108,9 +124,7 @@ def test_out_of_range_layer_and_head_name_the_valid_range(lm):
 def test_non_eager_attention_and_long_prompts_are_clear_errors(lm):
     _, tokenizer = lm
     with pytest.raises(ValueError, match="eager"):
-        forward_attentions(tiny_gemma(attn_implementation="sdpa"), random_ids(4))
-    with pytest.raises(ValueError, match="context window of 64"):
-        forward_attentions(tiny_gemma(), random_ids(65))
+        homework_attention_loop(tiny_gemma(vocab_size=len(tokenizer), attn_implementation="sdpa"), tokenizer, "Google", 2, 0)
     with pytest.raises(ValueError, match="context window of 64"):
         homework_attention_loop(tiny_gemma(vocab_size=len(tokenizer)), tokenizer, "Google", max_new_tokens=70, layer=0)
 

@@ -238,3 +238,36 @@ def test_command_line(tmp_path, capsys):
     (out / "01_toy.ipynb").write_text("{}")
     assert authoring.main(["--source", str(source), "--out", str(out), "--readme", str(readme), "--check"]) == 1
     assert capsys.readouterr().err == "stale student notebooks (run `make exercises`): 01_toy.ipynb\n"
+
+
+REENTERED = ("# Exercise 1.1 from notebook 01: paste your `prompt_ids` here\n"
+             "def prompt_ids(tokenizer, question, use_template):\n"
+             "    # BEGIN SOLUTION\n    return tokenizer(question)\n    # END SOLUTION\n\n\nIDS = prompt_ids(tok, 'q', True)")
+
+
+def reentered_cell(tags=("free", "reenter"), source=REENTERED):
+    cell = code(source)
+    cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def test_a_reentered_exercise_is_stubbed_editable_and_not_an_exercise_of_this_notebook():
+    nb = nbformat.v4.new_notebook(cells=[code("# setup"), reentered_cell(), md("### Exercise 4.1 — `f`"),
+                                         code("def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION")])
+    assert authoring.exercise_numbers(nb, "04_x") == ["4.1"]
+    student = authoring.make_student(nb, "04_x")
+    cell = next(c for c in student.cells if "prompt_ids" in c.source)
+    assert 'raise NotImplementedError("exercise 1.1: paste your `prompt_ids` here (notebook 01)")' in cell.source
+    assert "return tokenizer(question)" not in cell.source and "IDS = prompt_ids(tok, 'q', True)" in cell.source
+    assert "editable" not in cell.metadata  # students paste into it
+    assert '"exercise 4.1: f"' in next(c for c in student.cells if "def f" in c.source).source  # numbering unchanged
+    solved = authoring.make_student(nb, "04_x", only=set(), stub_answers=False)
+    assert "return tokenizer(question)" in next(c for c in solved.cells if "prompt_ids" in c.source).source
+
+
+@pytest.mark.parametrize("tags, source", [(("reenter",), REENTERED),
+                                          (("free", "reenter"), REENTERED.replace("from notebook 01:", "of notebook 01"))])
+def test_a_reentered_cell_needs_the_free_tag_and_its_first_line(tags, source):
+    nb = nbformat.v4.new_notebook(cells=[code("# setup"), reentered_cell(tags, source)])
+    with pytest.raises(authoring.AuthoringError, match="tagged 'reenter' is also tagged 'free'"):
+        authoring.make_student(nb, "04_x")

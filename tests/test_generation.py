@@ -13,26 +13,21 @@ PROMPT = ("Generate a paraphrase of the sentence 'Professor Lee is one of the be
           "machine learning'. Just response with one sentence.")
 
 
-def test_top_p_alone_switches_off_the_default_top_k():
-    kwargs = generation.sampling_kwargs(top_p=0.6)
-    assert kwargs == {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 0.6}
-
-
-def test_top_k_alone_switches_off_any_nucleus():
-    assert generation.sampling_kwargs(top_k=2)["top_p"] == 1.0
-    assert generation.sampling_kwargs()["top_k"] == 0 and generation.sampling_kwargs()["top_p"] == 1.0
-
-
 @pytest.mark.parametrize("top_k, error", [(-1, ValueError), (2.0, TypeError), ("5", TypeError), (True, TypeError)])
 def test_bad_top_k_is_rejected(top_k, error):
     with pytest.raises(error, match="top_k"):
-        generation.sampling_kwargs(top_k=top_k)
+        generation.check_top_k(top_k)
 
 
 @pytest.mark.parametrize("top_p, error", [(-0.1, ValueError), (1.5, ValueError), ("0.9", TypeError)])
 def test_bad_top_p_names_the_range(top_p, error):
     with pytest.raises(error, match=r"\[0, 1\]"):
-        generation.sampling_kwargs(top_p=top_p)
+        generation.check_top_p(top_p)
+
+
+def test_sampling_arguments_are_not_shipped():
+    """``generate``'s arguments for sampling with a filter are most of exercise 4.3: no helper returns them."""
+    assert not hasattr(generation, "sampling_kwargs")
 
 
 def test_seeded_repeats_the_stream_and_restores_the_callers():
@@ -76,9 +71,9 @@ def test_plain_generate_with_top_p_keeps_only_50_tokens_but_sample_kwargs_do_not
     model, tok = lm
     ids = chat_ids(tok)
     assert generation.first_step_kept(model, ids, do_sample=True, top_p=1.0) == 50  # transformers' default top_k
-    assert generation.first_step_kept(model, ids, **generation.sampling_kwargs(top_p=1.0)) == model.config.vocab_size
-    assert generation.first_step_kept(model, ids, **generation.sampling_kwargs(top_k=2)) == 2
-    assert generation.first_step_kept(model, ids, **generation.sampling_kwargs(top_p=0.0)) == 1
+    assert generation.first_step_kept(model, ids, do_sample=True, top_k=0, top_p=1.0) == model.config.vocab_size
+    assert generation.first_step_kept(model, ids, do_sample=True, top_k=2, top_p=1.0) == 2
+    assert generation.first_step_kept(model, ids, do_sample=True, top_k=0, top_p=0.0) == 1
     with pytest.raises(ValueError, match="one prompt"):
         generation.first_step_kept(model, ids.repeat(2, 1), do_sample=False)
 

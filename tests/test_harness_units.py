@@ -169,14 +169,13 @@ class FakeTokenizer:
 
 
 @pytest.fixture
-def with_makers(monkeypatch):
-    """``makers`` importable by its bare name, as the harness sees it next to itself in /grader."""
-    monkeypatch.syspath_prepend(str(GRADING_DIR))
-    monkeypatch.delitem(sys.modules, "makers", raising=False)
+def with_makers():
+    """The makers as ``main`` loads them: from the file next to the harness."""
+    return harness.load_makers()
 
 
 def test_resolve_builds_refs_and_makes_inside_lists_tuples_and_dicts(with_makers):
-    h = harness.Harness({}, Sink())
+    h = harness.Harness({}, Sink(), with_makers)
     tokenizer = FakeTokenizer()
     h.objects = {"model": "the model", "tokenizer": tokenizer}
     value = [{"__ref__": "model"}, ({"__ref__": "tokenizer"}, 3), {"k": {"__ref__": "model"}, "n": [1.5]},
@@ -189,7 +188,7 @@ def test_resolve_builds_refs_and_makes_inside_lists_tuples_and_dicts(with_makers
 
 
 def test_resolve_leaves_plain_values_and_empty_markers_alone(with_makers):
-    h = harness.Harness({}, Sink())
+    h = harness.Harness({}, Sink(), with_makers)
     assert h.resolve({"__ref__": "", "__make__": None, "x": (1, "a")}) == {"__ref__": "", "__make__": None, "x": (1, "a")}
     assert h.resolve("model") == "model" and h.resolve(None) is None
 
@@ -451,7 +450,8 @@ def test_main_runs_every_notebook_between_ready_and_finished(shell, tmp_path, mo
         {"nb": "02_b", "fn": "double", "case": "three", "ok": True, "out": 7},
         {"finished": True}]
     assert [r["nb"] for r in got if "seconds" in r] == ["01_a", "02_b"]
-    assert path[:2] == ["/nowhere", str(GRADING_DIR)]  # the course, then makers next to the harness
+    assert path[0] == "/nowhere"  # the course first; the grader's folder is not on the path
+    assert not any(os.path.realpath(p) == os.path.realpath(GRADING_DIR) for p in path) and "" not in path
     assert sorted(p.name for p in work.iterdir()) == ["01_a", "02_b"]  # each notebook in its folder under the start
     assert signal.getsignal(signal.SIGALRM) is harness._alarm
     assert isinstance(sys.stdout, harness.CappedBuffer) and "student output" in "".join(sys.stdout.parts)
@@ -506,6 +506,29 @@ def test_the_course_root_defaults_to_the_sandbox_mount(shell, tmp_path, monkeypa
     finally:
         os.close(read_fd)
     signal.signal(signal.SIGALRM, old)
+
+
+def test_student_code_cannot_import_the_makers_or_the_harness(shell, tmp_path, monkeypatch):
+    """The grader's folder is on sys.path when the harness starts (as a script, or in the unsafe mode); the
+    student's first line already finds neither ``makers`` nor ``harness`` nor the grading package next to them."""
+    old = signal.getsignal(signal.SIGALRM)
+    monkeypatch.syspath_prepend(str(GRADING_DIR))
+    probe = ("import importlib.util\n"
+             "FOUND = [m for m in ('makers', 'harness', 'grader', 'compare', 'spec', 'cases') if importlib.util.find_spec(m)]\n"
+             "def found():\n    return FOUND")
+    code, got, path, _ = run_main(tmp_path, monkeypatch, [job(name="01_a", cells=[probe], tests=[case_of("found", "probe")])])
+    assert code == 0
+    assert {"nb": "01_a", "fn": "found", "case": "probe", "ok": True, "out": []} in got
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_clean_path_keeps_the_course_first_and_drops_the_grader_folder(tmp_path):
+    grader_dir = tmp_path / "grader"
+    grader_dir.mkdir()
+    (tmp_path / "link").symlink_to(grader_dir)
+    got = harness.clean_path(["", str(tmp_path / "link"), "/venv/site", ".", "/course", str(grader_dir)], "/course",
+                             str(grader_dir))
+    assert got == ["/course", "/venv/site"]
 
 
 def test_the_harness_and_makers_import_no_grading_code():

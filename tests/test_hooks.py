@@ -109,15 +109,16 @@ def test_sliding_layers_are_the_even_ones(lm):
     assert hooks.sliding_layers(lm[0].config) == list(range(0, 26, 2))
 
 
-def test_token_span_mask(lm):
-    tokenizer = lm[1]
-    text = "The bus was late. Google is a search engine. The bus was late."
-    mask = hooks.token_span_mask(tokenizer, text, "Google is a search engine.")
-    pieces = tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
-    chosen = "".join(p for p, m in zip(pieces, mask.tolist()) if m).replace("▁", " ").strip()
-    assert chosen == "Google is a search engine."
-    second = hooks.token_span_mask(tokenizer, text, "The bus was late.", start=5)
-    first = hooks.token_span_mask(tokenizer, text, "The bus was late.")
-    assert int(first.sum()) == int(second.sum()) and not bool((first & second).any())
-    with pytest.raises(ValueError, match="does not occur"):
-        hooks.token_span_mask(tokenizer, text, "time machine")
+@pytest.mark.parametrize("layer", [0, 13])
+def test_attention_error_is_the_largest_difference_from_the_model(lm, ids, layer):
+    model, _ = lm
+    q, k = hooks.capture_qk(model, ids, layer)
+    mine = reference_attention(q, k, model.config, layer).float()
+    assert hooks.attention_error(model, ids, layer, mine) <= 1e-5
+    off = mine.clone()
+    off[3, -1, 0] += 0.25
+    assert hooks.attention_error(model, ids, layer, off) == pytest.approx(0.25, abs=1e-5)
+    with hooks.sliding_window(model, 3):  # the model now computes other weights: the error says so
+        assert hooks.attention_error(model, ids, layer, mine) > 0.01
+    with pytest.raises(ValueError, match=r"\[head, query, key\]"):
+        hooks.attention_error(model, ids, layer, mine[:, :-1])

@@ -58,7 +58,6 @@ def _ids(tokenizer):
 
 HELPERS = {
     "attention.greedy_generate": lambda m, t, s, fn: attention.greedy_generate(m, t, "Google ", 4),
-    "attention.forward_attentions": lambda m, t, s, fn: attention.forward_attentions(m, _ids(t)),
     "attention.homework_attention_loop": lambda m, t, s, fn: attention.homework_attention_loop(m, t, "Google ", 3, 10),
     "embeddings.encode_batch": lambda m, t, s, fn: embeddings.encode_batch(m, t, ["I ate a fresh apple.", TEXT]),
     "generation.first_step_kept, greedy": lambda m, t, s, fn: generation.first_step_kept(m, _ids(t)),

@@ -16,6 +16,11 @@ the course's setup cell (``REPO_URL`` from ``helpers/colab.py``, exit codes chec
 the first code cell, locked cells (``editable``/``deletable`` false: everything but exercises,
 answers, cells tagged ``free`` and the hand-in cell), a hand-in cell at the end; it loses outputs and execution counts
 and keeps only well-known metadata, so generating it twice gives the same bytes.
+
+A cell tagged ``reenter`` (and ``free``) holds an earlier notebook's exercise that a later notebook's
+demonstrations use, so that no locked cell shows that exercise's answer: its first line names it
+(``# Exercise 1.1 from notebook 01: paste your `prompt_ids` here``); its solution is stubbed like an
+exercise's, it is not one of this notebook's exercises (not graded here) and students may edit it.
 """
 from __future__ import annotations
 
@@ -43,6 +48,8 @@ LINE_RE = re.compile(r"^(?P<code>.*?\S)\s*#\s*SOLUTION\s*$")
 MD_BEGIN_RE = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
 MD_END_RE = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
 EXERCISE_RE = re.compile(r"Exercise\s+(\d+\.\d+)\s*[—–:-]*\s*(.*)")
+REENTER_TAG = "reenter"
+REENTER_RE = re.compile(r"^#\s*Exercise\s+(\d+\.\d+)\s+from notebook\s+(\d\d):\s*(.+?)\s*$", re.MULTILINE)
 YOUR_CODE = "# YOUR CODE HERE"
 MD_STUB = "*Your answer here.*"
 MARKER_WORDS = ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION")
@@ -221,11 +228,25 @@ def exercise_numbers(nb, name: str) -> list[str]:
     prefix = (NOTEBOOK_NAME_RE.match(name).group(1).lstrip("0") or "0") if NOTEBOOK_NAME_RE.match(name) else "0"
     numbers: list[str] = []
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and has_solution(cell):
+        if cell.cell_type == "code" and has_solution(cell) and not is_reentered(cell):
             number = exercise_title(nb.cells, index, f"{prefix}.{len(numbers) + 1}")[0]
             if number not in numbers:
                 numbers.append(number)
     return numbers
+
+
+def is_reentered(cell) -> bool:
+    """A cell tagged ``reenter``: an earlier notebook's exercise, pasted again by the student (not graded here)."""
+    return REENTER_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def reentered_title(cell, where: str) -> tuple[str, str]:
+    """``(number, what to do)`` from a ``reenter`` cell's first line, or an error naming the expected line."""
+    match = REENTER_RE.search(cell.source)
+    if not match or "free" not in cell.metadata.get("tags", []):
+        raise AuthoringError(f"{where}: a cell tagged 'reenter' is also tagged 'free' and starts with a line like "
+                             "'# Exercise 1.1 from notebook 01: paste your `prompt_ids` here'.")
+    return match.group(1), f"{match.group(3)} (notebook {match.group(2)})"
 
 
 def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool = True):
@@ -247,6 +268,10 @@ def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool
         elif cell.cell_type == "code" and ANSWER_CALL_RE.search(cell.source) and "BEGIN SOLUTION" not in cell.source:
             if stub_answers:
                 cell.source = strip_code(cell.source, "", "", where)  # question answers: single `# SOLUTION` lines
+        elif cell.cell_type == "code" and has_solution(cell) and is_reentered(cell):
+            number, title = reentered_title(cell, where)
+            if only is None:  # a solved hand-in (``only`` given) keeps it
+                cell.source = strip_code(cell.source, number, title, where)
         elif cell.cell_type == "code" and has_solution(cell):
             count += 1
             number, title = exercise_title(nb.cells, index, f"{prefix}.{count}")

@@ -52,7 +52,7 @@ def _sample(model, tokenizer, prompt: str, n: int, max_new_tokens: int, seed: in
                                              return_tensors="pt", return_dict=True)
     inputs = {k: encoding[k].to(model.device) for k in ("input_ids", "attention_mask")}
     kwargs = dict(max_new_tokens=max_new_tokens, eos_token_id=[1, 107], pad_token_id=tokenizer.pad_token_id,
-                  **generation.sampling_kwargs(top_k=50))
+                  do_sample=True, temperature=1.0, top_k=50, top_p=1.0)
     prompt_len = inputs["input_ids"].shape[1]
     with generation.seeded(seed):
         if one_by_one:

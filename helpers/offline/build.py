@@ -23,8 +23,10 @@ Stages
    set. Afterwards the features are permuted so that the feature most selective for
    time-travel tokens sits at index 10004 (``TIME_TRAVEL_FEATURE``), as in the homework.
    Saved in Gemma Scope's ``params.npz`` layout, written deterministically.
-5. Checks of the homework's findings (printed) and ``manifest.json`` (sha256 + sizes of
-   every file, build parameters, metrics; no timings or dates).
+5. Checks of the homework's findings (printed), ``manifest.json`` (sha256 + sizes of every
+   file and the build parameters; no timings, dates or findings: it ships with the release) and
+   the TA-only report ``data/grading/offline_build.json`` (metrics and the homework's findings on
+   the offline model, which answer course questions; ``OUT-report.json`` for another ``--out``).
 """
 
 from __future__ import annotations
@@ -819,7 +821,11 @@ def _round(x):
     return x
 
 
-def write_manifest(out: Path, params: dict, results: dict) -> None:
+def write_manifest(out: Path, params: dict) -> None:
+    """``out/manifest.json``: what the helpers need to load and check the assets (files, sha256, build parameters).
+
+    It ships with the student release, so it holds no finding of the build: those go to the TA's report
+    (:func:`write_report`)."""
     import sentence_transformers
     import tokenizers
     import transformers
@@ -834,10 +840,8 @@ def write_manifest(out: Path, params: dict, results: dict) -> None:
         "description": "Offline lab assets for the course, built by `python -m helpers.offline.build`.",
         "time_travel_feature": TIME_TRAVEL_FEATURE,
         "sae_layer": SAE_LAYER,
-        "sae_hook": f"hidden_states[{SAE_LAYER + 1}] (output of decoder layer {SAE_LAYER})",
         "seed": SEED,
         "params": params,
-        "results": results,
         "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
                      "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
                      "sentence_transformers": sentence_transformers.__version__, "numpy": np.__version__},
@@ -846,6 +850,32 @@ def write_manifest(out: Path, params: dict, results: dict) -> None:
     }
     (out / "manifest.json").write_text(json.dumps(_round(manifest), indent=2, sort_keys=True,
                                                   ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+_REPO = Path(__file__).resolve().parents[2]
+REPORT = _REPO / "data" / "grading" / "offline_build.json"
+
+
+def report_path(out: Path) -> Path:
+    """Where the build's findings go: ``data/grading/offline_build.json`` (TA only, never in the release) for the
+    committed assets, ``OUT-report.json`` next to any other output folder (``make verify-assets``)."""
+    out = Path(out)
+    if out.resolve() == (_REPO / "data" / "offline").resolve():
+        return REPORT
+    return out.parent / f"{out.name}-report.json"
+
+
+def write_report(path: Path, results: dict) -> None:
+    """The build's findings (losses, the homework's observations on the offline model, the SAE's hook) for TAs."""
+    report = {
+        "description": "Findings of the offline asset build (TA only: they answer course questions, so they never "
+                       "ship with the assets).",
+        "sae_hook": f"hidden_states[{SAE_LAYER + 1}] (output of decoder layer {SAE_LAYER})",
+        "results": results,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_round(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 # =========================================================================== main
@@ -968,7 +998,8 @@ def main(argv: list[str] | None = None) -> None:
     params_out["sae"] = {"d_sae": D_SAE, "layer": SAE_LAYER, "skip_bos": True}
     for path in out.rglob("*"):  # safetensors writes 0600: the grading sandbox reads the assets as another user
         path.chmod(0o755 if path.is_dir() else 0o644)
-    write_manifest(out, params_out, results)
+    write_manifest(out, params_out)
+    write_report(report_path(out), results)
     _log("== timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
          + f", total {time.time() - T0:.1f}s")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

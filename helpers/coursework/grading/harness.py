@@ -10,12 +10,16 @@ pickles, so nothing the student returns is executed by the grader. The student's
 to a small capped buffer, not to the grader.
 
 This file and ``makers.py`` are the only grading code inside the sandbox: no spec, no keys,
-no expected outputs, no instructor solutions.
+no expected outputs, no instructor solutions. Neither can be imported by the student's code:
+``makers`` is loaded from its file (not through ``sys.path``) before the first student line, and
+``sys.path`` then holds the course and the virtual environment only (``clean_path``), never this
+folder.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import io
 import json
 import math
@@ -91,11 +95,12 @@ def _finite(data):
 
 
 class Harness:
-    def __init__(self, job: dict, results) -> None:
+    def __init__(self, job: dict, results, makers: dict | None = None) -> None:
         self.job = job
         self.results = results
         self.shell = None
         self.objects: dict = {}
+        self.makers = makers if makers is not None else {}
 
     def emit(self, record: dict) -> None:
         line = json.dumps(record, ensure_ascii=False, allow_nan=False)
@@ -110,8 +115,7 @@ class Harness:
         if isinstance(value, dict) and value.get("__ref__"):
             return self.reference_object(value["__ref__"])
         if isinstance(value, dict) and value.get("__make__"):
-            from makers import MAKERS
-            return MAKERS[value["__make__"]](*[self.resolve(a) for a in value["args"]],
+            return self.makers[value["__make__"]](*[self.resolve(a) for a in value["args"]],
                                               **{k: self.resolve(v) for k, v in value["kwargs"].items()})
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
@@ -206,16 +210,39 @@ class CappedBuffer(io.TextIOBase):
         return True
 
 
+GRADER_FOLDER = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_makers(folder: str = GRADER_FOLDER) -> dict:
+    """``MAKERS`` of ``makers.py`` next to this file, loaded from the file: not importable by name afterwards."""
+    spec = importlib.util.spec_from_file_location("_grading_makers", os.path.join(folder, "makers.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.MAKERS)
+
+
+def clean_path(path: list[str], course_root: str, grader_folder: str = GRADER_FOLDER) -> list[str]:
+    """``sys.path`` for the student's code: the course root first, then ``path`` without the grader's folder,
+    the working folder (``""``, ``"."``) or the course root again, so no grading module can be imported."""
+    def same(a: str, b: str) -> bool:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+    kept = [p for p in path if p not in ("", ".") and not same(p, grader_folder) and not same(p, course_root)]
+    return [course_root, *kept]
+
+
 def main(argv: list[str]) -> int:
     import torch
     from IPython.core.interactiveshell import InteractiveShell
 
     job = torch.load(argv[1], weights_only=False)
     results = os.fdopen(int(argv[2]), "w", encoding="utf-8")
-    sys.path.insert(0, os.environ.get("LAB_COURSE_ROOT", "/course"))
-    sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
+    makers = load_makers()
+    sys.path[:] = clean_path(sys.path, os.environ.get("LAB_COURSE_ROOT", "/course"))
+    for name in [m for m in sys.modules if m in ("makers", "harness", "_grading_makers")]:
+        del sys.modules[name]
     signal.signal(signal.SIGALRM, _alarm)
-    harness = Harness(job, results)
+    harness = Harness(job, results, makers)
     sys.stdout = sys.stderr = CappedBuffer()
     harness.shell = InteractiveShell.instance()
     harness.shell.showtraceback = lambda *a, **k: None  # errors are reported as results, not printed

@@ -1,7 +1,8 @@
 """Values the harness builds inside the sandbox for hidden tests (``spec.make(name, ...)``).
 
 Runs inside the sandbox next to the student's code, so nothing here may be a solution of an
-exercise: test filters are deliberately *not* top-k or top-p.
+exercise: test filters are deliberately *not* top-k or top-p, and prompt ids (exercise 1.1's
+output) are made by the grader outside the sandbox (``cases/nb04.py``), never here.
 """
 from __future__ import annotations
 
@@ -75,26 +76,12 @@ def script_filter(tokenizer, steps):
     return filter_fn
 
 
-def chat_prompt_ids(tokenizer, text: str) -> torch.Tensor:
-    """``input_ids[1, len]`` of one user turn through the chat template, generation prompt included."""
-    encoding = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
-                                             return_tensors="pt", return_dict=True)
-    return encoding["input_ids"]
-
-
-def text_prompt_ids(tokenizer, text: str) -> torch.Tensor:
-    """``input_ids[1, len]`` of plain text: ``<bos>`` + the text, no template."""
-    return tokenizer(text, return_tensors="pt")["input_ids"]
-
-
 MAKERS = {
     "keep_ids_filter": keep_ids_filter,
     "argmax_filter": argmax_filter,
     "identity_filter": identity_filter,
     "uniform_words_filter": uniform_words_filter,
     "script_filter": script_filter,
-    "chat_prompt_ids": chat_prompt_ids,
-    "text_prompt_ids": text_prompt_ids,
 }
 
 

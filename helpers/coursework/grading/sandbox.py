@@ -4,7 +4,10 @@ Inside the sandbox a submission sees only:
 
 - the Python interpreter and the course's virtual environment, read-only;
 - ``/course/helpers`` (the student release's package) and ``/course/data/offline``, read-only;
-- ``/grader`` with ``harness.py`` and ``makers.py``, read-only;
+- ``/grader`` with ``harness.py`` and ``makers.py``, read-only: nothing else of the grading code (no spec, keys,
+  cases, comparisons or instructor solutions), and neither file holds an answer; the harness loads ``makers``
+  from its file before the first student line and takes ``/grader`` off ``sys.path``, so student code cannot
+  import them;
 - ``/course/notebooks`` (its working folder), ``/tmp`` and ``$HOME`` as small private tmpfs;
 - the job file, read-only.
 

@@ -17,6 +17,7 @@ Comparisons are written for the contract, not for one implementation:
 """
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
@@ -46,8 +47,27 @@ FLAT = torch.zeros(2, 10)  # ten equally likely tokens: mass before the i-th is 
 PEAKED = torch.tensor([[9.0, 2.0, 1.5, 1.0, 0.0, -1.0], [0.0, 1.0, 8.0, 1.0, 0.5, 0.2]])
 
 
-def _chat_ids(text: str) -> Any:
-    return make("chat_prompt_ids", ref("tokenizer"), text)
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    """The offline tokenizer (grading always runs the offline backend), loaded here, outside the sandbox."""
+    from transformers import AutoTokenizer
+
+    from helpers.backend import _offline_path
+
+    return AutoTokenizer.from_pretrained(_offline_path("lm"))
+
+
+def _chat_ids(text: str) -> torch.Tensor:
+    """``input_ids[1, T]`` of one user turn through the chat template: made by the grader, so no code inside the
+    sandbox (where the student's functions run) computes exercise 1.1's answer."""
+    encoding = _tokenizer().apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                                return_tensors="pt", return_dict=True)
+    return encoding["input_ids"]
+
+
+def _text_ids(text: str) -> torch.Tensor:
+    """``input_ids[1, T]`` of plain text with its ``<bos>`` (made outside the sandbox, like ``_chat_ids``)."""
+    return _tokenizer()(text, return_tensors="pt")["input_ids"]
 
 
 # ----------------------------------------------------------------------------- comparisons
@@ -237,7 +257,7 @@ def cases() -> dict[str, list[Case]]:
             Case("argmax filter is the greedy answer (template)",
                  (model, tok, _chat_ids(PARAPHRASE), make("argmax_filter"), 3, 12, 0), compare=all_equal_to_expected()),
             Case("argmax filter is the greedy answer (raw prompt, other seed)",
-                 (model, tok, make("text_prompt_ids", tok, "Machine learning is"), make("argmax_filter"), 2, 8, 123),
+                 (model, tok, _text_ids("Machine learning is"), make("argmax_filter"), 2, 8, 123),
                  compare=all_equal_to_expected()),
             Case("every token from a uniform three-word filter",
                  (model, tok, _chat_ids(RAINBOW), make("uniform_words_filter", tok, WORDS), 6, 8, 7),
