@@ -8,7 +8,6 @@ module keeps the plumbing around them and the homework's padded mean, shown as a
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,26 +61,6 @@ def encode_batch(model, tokenizer, sentences: list[str]) -> EncodedBatch:
     check_finite(out.hidden_states[-1][mask.to(model.device).bool()], "hidden_states[-1]")
     last_hidden = out.hidden_states[-1].float().cpu()
     return EncodedBatch(enc.input_ids, mask, last_hidden, tokenizer.padding_side)
-
-
-def word_char_span(sentence: str, word: str) -> tuple[int, int]:
-    """``(start, end)`` of the first whole-word, case-sensitive occurrence of ``word`` in ``sentence``."""
-    match = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", sentence)
-    if match is None:
-        raise ValueError(f"the word {word!r} does not occur in {sentence!r} (the match is case-sensitive and whole-word).")
-    return match.span()
-
-
-def word_token_positions(tokenizer, sentence: str, word: str) -> list[int]:
-    """Positions (in ``tokenizer(sentence)``, ``<bos>`` = 0) of the tokens that cover ``word``."""
-    start, end = word_char_span(sentence, word)
-    enc = tokenizer(sentence, return_offsets_mapping=True)
-    positions = [
-        i for i, (s, e) in enumerate(enc["offset_mapping"]) if e > s and s < end and e > start
-    ]
-    if not positions:
-        raise ValueError(f"no token of {sentence!r} covers {word!r}: the tokenizer returned no usable offsets.")
-    return positions
 
 
 def cosine_similarity_matrix(vectors: torch.Tensor) -> torch.Tensor:

@@ -70,16 +70,6 @@ def capture_qk(model, input_ids: torch.Tensor, layer: int, rotary: bool = False)
 
 
 @torch.no_grad()
-def model_attention(model, input_ids: torch.Tensor, layer: int) -> torch.Tensor:
-    """The model's own attention weights of layer ``layer``, ``attn_pattern[head, query, key]`` (float32, CPU)."""
-    check_eager(model)
-    check_layer(model, layer)
-    input_ids = check_ids(model, input_ids).to(model.device)
-    pattern = model(input_ids, output_attentions=True, use_cache=False).attentions[layer][0]
-    return check_finite(pattern, f"attentions[{layer}]").float().cpu()
-
-
-@torch.no_grad()
 def attention_error(model, input_ids: torch.Tensor, layer: int, pattern: torch.Tensor) -> float:
     """Largest ``|pattern - the model's own attention weights|`` of layer ``layer`` on one text.
 
@@ -89,7 +79,8 @@ def attention_error(model, input_ids: torch.Tensor, layer: int, pattern: torch.T
     check_eager(model)
     check_layer(model, layer)
     input_ids = check_ids(model, input_ids).to(model.device)
-    weights = model(input_ids, output_attentions=True, use_cache=False).attentions[layer][0].float().cpu()
+    weights = check_finite(model(input_ids, output_attentions=True, use_cache=False).attentions[layer][0],
+                           f"attentions[{layer}]").float().cpu()
     if not torch.is_tensor(pattern) or tuple(pattern.shape) != tuple(weights.shape):
         shape = tuple(pattern.shape) if torch.is_tensor(pattern) else type(pattern).__name__
         raise ValueError(f"expected attention weights of shape {tuple(weights.shape)} [head, query, key], got {shape}.")

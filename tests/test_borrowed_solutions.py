@@ -27,7 +27,6 @@ from helpers.handin import notebook_answers
 from tests import toycourse as toy
 from tests.conftest import REPO_ROOT
 
-CHECKS_LAND = "issue 19 item 1 (checks) lands separately: helpers.checks still uses this plumbing / ships this helper"
 
 
 @dataclass(frozen=True)
@@ -40,14 +39,6 @@ class Borrowed:
     function: str
     source: str
     xfail: str = ""
-
-
-# The visible checks as a student could paste them (the sandbox stubs `helpers.checks`; its text ships in the release).
-def pasted_checks(body: str) -> str:
-    """``body`` after the text of the shipped ``helpers/checks.py``, pasted into the cell and run."""
-    text = (REPO_ROOT / "helpers" / "checks.py").read_text(encoding="utf-8")
-    return ("_CHECKS = {'__name__': 'pasted_checks'}\n"
-            f"exec(compile({text!r}, 'pasted_checks.py', 'exec'), _CHECKS)\n" + body)
 
 
 NB01, NB02, NB04, NB05, NB06, NB07, NB08 = ("01_chat_template", "02_multi_turn_chat", "04_sampling_self_bleu",
@@ -74,10 +65,6 @@ BORROWED = [
     name = "chat_prompt_ids" if use_template else "text_prompt_ids"
     (fn,) = {o for o in gc.get_objects() if callable(o) and getattr(o, "__name__", "") == name}
     return fn(tokenizer, question)'''),
-    Borrowed("1.2 the check's _greedy_new_ids", NB01, "1.2", "generate_answer", pasted_checks('''
-def generate_answer(model, tokenizer, input_ids, max_new_tokens):
-    new = _CHECKS["_greedy_new_ids"](model, tokenizer, input_ids, max_new_tokens, [1, 107])
-    return tokenizer.decode(new, skip_special_tokens=True).strip()'''), xfail=CHECKS_LAND),
     # --- shipped plumbing ---------------------------------------------------------------------------------------
     Borrowed("7.1 the SAE's hook from the shipped manifest", NB07, "7.1", "hidden_index", '''def hidden_index(layer, num_layers):
     import json, re
@@ -137,37 +124,16 @@ from helpers import attention'''),
     return [t.strip() for t in tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)]'''),
     Borrowed("5.2 encode_batch + word_token_positions", NB05, "5.2", "word_vector", '''def word_vector(model, tokenizer, sentence, word):
     batch = embeddings.encode_batch(model, tokenizer, [sentence])
-    return batch.last_hidden[0, embeddings.word_token_positions(tokenizer, sentence, word)].mean(dim=0)''',
-             xfail=CHECKS_LAND),
+    return batch.last_hidden[0, embeddings.word_token_positions(tokenizer, sentence, word)].mean(dim=0)'''),
     Borrowed("5.2 encode_batch + hooks.token_span_mask", NB05, "5.2", "word_vector", '''def word_vector(model, tokenizer, sentence, word):
     from helpers import hooks
     batch = embeddings.encode_batch(model, tokenizer, [sentence])
     return batch.last_hidden[0, hooks.token_span_mask(tokenizer, sentence, word)].mean(dim=0)'''),
     Borrowed("6.1 hooks.model_attention", NB06, "6.1", "generation_attention", '''def generation_attention(model, ids, prompt_len, layer):
     from helpers import hooks
-    return hooks.model_attention(model, ids[:, :-1], layer)[:, prompt_len - 1:]''', xfail=CHECKS_LAND),
+    return hooks.model_attention(model, ids[:, :-1], layer)[:, prompt_len - 1:]'''),
     Borrowed("6.1 attention.forward_attentions", NB06, "6.1", "generation_attention", '''def generation_attention(model, ids, prompt_len, layer):
     return attention.forward_attentions(model, ids[:, :-1])[layer][0, :, prompt_len - 1:].float()'''),
-    Borrowed("6.1 the check's _kv_cache_rows", NB06, "6.1", "generation_attention", pasted_checks('''
-def generation_attention(model, ids, prompt_len, layer):
-    return _CHECKS["_kv_cache_rows"](model, ids, prompt_len)[layer]'''), xfail=CHECKS_LAND),
-    Borrowed("7.2 the check's _jumprelu", NB07, "7.2", "jumprelu_encode", pasted_checks('''
-def jumprelu_encode(x, W_enc, b_enc, threshold):
-    import types
-    return _CHECKS["_jumprelu"](x, types.SimpleNamespace(W_enc=W_enc, b_enc=b_enc, threshold=threshold))'''),
-             xfail=CHECKS_LAND),
-    Borrowed("7.3 the check's _layer_outputs + _jumprelu", NB07, "7.3", "feature_activations", pasted_checks('''
-def feature_activations(model, tokenizer, sae, text, layer, feature):
-    ids = tokenizer(text, return_tensors="pt").input_ids
-    return _CHECKS["_jumprelu"](_CHECKS["_layer_outputs"](model, ids)[layer], sae, feature).cpu()'''), xfail=CHECKS_LAND),
-    Borrowed("8.1 the check's _attention_reference", NB08, "8.1", "attention_from_scratch", pasted_checks('''
-def attention_from_scratch(q, k, config, layer):
-    return _CHECKS["_attention_reference"](q, k, config, layer)'''), xfail=CHECKS_LAND),
-    Borrowed("8.2 the check's _causal_weights", NB08, "8.2", "differential_attention", pasted_checks('''
-def differential_attention(q, k, lam):
-    d = q.shape[-1] // 2
-    w = lambda a, b: _CHECKS["_causal_weights"](a, b, d ** -0.5)
-    return w(q[..., :d], k[..., :d]) - lam * w(q[..., d:], k[..., d:])'''), xfail=CHECKS_LAND),
 ]
 
 
@@ -278,8 +244,24 @@ def test_no_locked_cell_of_the_release_calls_an_exercises_api(release_dir):
 def test_the_release_ships_none_of_the_removed_plumbing(release_dir):
     text = {p.name: p.read_text(encoding="utf-8") for p in (release_dir / "helpers").glob("*.py")}
     for module, name in [("generation.py", "sampling_kwargs"), ("attention.py", "forward_attentions"),
-                         ("hooks.py", "token_span_mask")]:
+                         ("hooks.py", "token_span_mask"), ("hooks.py", "model_attention"),
+                         ("embeddings.py", "word_token_positions"), ("embeddings.py", "word_char_span")]:
         assert f"def {name}(" not in text[module], f"helpers/{module} still defines {name}"
+
+
+# What the visible checks shipped before they were rewritten: a student pasted these reference helpers (1.2, 6.1,
+# 7.2, 7.3, 8.1, 8.2). No shipped file may define or hold them now (tests/test_check_data.py scans the check code).
+FORMER_CHECK_REFERENCES = ("_greedy_new_ids", "_kv_cache_rows", "_jumprelu", "_layer_outputs", "_attention_reference",
+                           "_causal_weights")
+
+
+def test_no_shipped_file_holds_the_former_check_references(release_dir):
+    shipped = [p for p in release_dir.rglob("*") if p.is_file() and p.suffix in (".py", ".ipynb", ".json", ".md")]
+    assert any(p.parent.name == "checks" for p in shipped)  # the checks are among what is scanned
+    found = [(p.relative_to(release_dir).as_posix(), name) for p in shipped
+             for name in FORMER_CHECK_REFERENCES
+             if re.search(rf"(?<!\w){name}(?!\w)", p.read_text(encoding="utf-8", errors="replace"))]
+    assert found == []
     assert not (release_dir / "helpers" / "coursework").exists()
 
 

@@ -10,7 +10,7 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from helpers import checks
-from helpers.embeddings import word_token_positions
+from tests.wordpos import word_token_positions
 
 
 # --- 4.1 / 4.2 filters --------------------------------------------------------------------

@@ -15,10 +15,10 @@ from helpers.embeddings import (
     encode_batch,
     mean_pool_with_padding,
     tsne_2d,
-    word_token_positions,
 )
 
 from helpers.offline.corpus import PROBE_FRUIT_COMPANY  # the homework's six sentences
+from tests.wordpos import word_token_positions
 
 SENTENCES = list(PROBE_FRUIT_COMPANY)
 

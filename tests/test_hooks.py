@@ -49,7 +49,7 @@ def test_rebuilt_attention_equals_the_model(lm, ids, layer):
     q, k = hooks.capture_qk(model, ids, layer)
     assert q.dtype == torch.float32 and q.shape == (8, ids.shape[1], 16) and k.shape == (4, ids.shape[1], 16)
     mine = reference_attention(q, k, model.config, layer)
-    theirs = hooks.model_attention(model, ids, layer)
+    theirs = model(ids, output_attentions=True, use_cache=False).attentions[layer][0].float()
     assert theirs.shape == mine.shape
     assert float((mine - theirs.double()).abs().max()) <= 1e-5
 
@@ -60,7 +60,7 @@ def test_rebuilt_attention_with_a_short_window(lm, ids, layer):
     with hooks.sliding_window(model, 5):
         q, k = hooks.capture_qk(model, ids, layer)
         mine = reference_attention(q, k, model.config, layer)
-        theirs = hooks.model_attention(model, ids, layer)
+        theirs = model(ids, output_attentions=True, use_cache=False).attentions[layer][0].float()
     assert float((mine - theirs.double()).abs().max()) <= 1e-5
     if model.config.layer_types[layer] == "sliding_attention":  # the band is really 5 wide
         assert float(theirs[:, -1, : ids.shape[1] - 5].abs().max()) == 0.0

@@ -64,7 +64,7 @@ HELPERS = {
     "generation.first_step_kept, sampling": lambda m, t, s, fn: generation.first_step_kept(m, _ids(t), do_sample=True,
                                                                                          top_p=0.9),
     "hooks.capture_qk": lambda m, t, s, fn: hooks.capture_qk(m, _ids(t), 10),
-    "hooks.model_attention": lambda m, t, s, fn: hooks.model_attention(m, _ids(t), 10),
+    "hooks.attention_error": lambda m, t, s, fn: hooks.attention_error(m, _ids(t), 10, torch.zeros(8, 5, 5)),
     "testtime.sample_answers": lambda m, t, s, fn: testtime.sample_answers(m, t, ["Name a colour:"], n=2, max_new_tokens=2),
     # SAE activations as `pre * (pre > threshold)` computes them from NaN residuals (torch.where would give 0)
     "sae.top_activating_tokens": lambda m, t, s, fn: sae_lib.top_activating_tokens(
