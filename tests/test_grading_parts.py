@@ -245,7 +245,8 @@ def test_run_and_run_unsafe_start_the_harness_on_the_job(monkeypatch, paths, tmp
     assert kw["cwd"] == tmp_path / "w" and (tmp_path / "w").is_dir()
     env = kw["env"]
     assert env["LAB_COURSE_ROOT"] == str(tmp_path / "course") and env["HOME"] == str(tmp_path / "w")
-    assert env["MPLCONFIGDIR"] == str(tmp_path / "w" / ".mpl") and env["LAB_GRADING"] == "1"
+    assert env["MPLCONFIGDIR"] == str(tmp_path / "w" / ".mpl")
+    assert not any(key.startswith("LAB_") and key != "LAB_BACKEND" for key in env if key != "LAB_COURSE_ROOT")  # no "graded" signal
     assert set(env) == set(sandbox.ENV_ALLOW) | {"LAB_COURSE_ROOT"}  # nothing else of this process's environment
     sandbox.run_unsafe(tmp_path / "course", job, limits)
     assert seen.pop()[2]["cwd"] == job.parent / "work"

@@ -5,9 +5,29 @@ exercise: test filters are deliberately *not* top-k or top-p.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
+def batched(maker):
+    """``maker(..., rows=n)``: the filter also checks that it gets the batched ``[n, vocab]`` scores of one step."""
+    @functools.wraps(maker)
+    def build(*args, rows: int | None = None, **kwargs):
+        filter_fn = maker(*args, **kwargs)
+        if rows is None:
+            return filter_fn
+
+        def checked(logits):
+            if not hasattr(logits, "shape") or tuple(logits.shape[:1]) != (rows,) or logits.dim() != 2:
+                shape = list(getattr(logits, "shape", ()))
+                raise ValueError(f"filter_fn needs the batched [n, vocab] scores of a step, got shape {shape}")
+            return filter_fn(logits)
+        return checked
+    return build
+
+
+@batched
 def keep_ids_filter(ids):
     """A logits filter that keeps only the given token ids (all others -> -inf)."""
     keep = torch.tensor(sorted(set(int(i) for i in ids)), dtype=torch.long)
@@ -19,6 +39,7 @@ def keep_ids_filter(ids):
     return filter_fn
 
 
+@batched
 def argmax_filter():
     """A logits filter that keeps only the largest logit of each row (ties: the first)."""
     def filter_fn(logits: torch.Tensor) -> torch.Tensor:
@@ -28,6 +49,7 @@ def argmax_filter():
     return filter_fn
 
 
+@batched
 def identity_filter():
     """A logits filter that keeps every token."""
     return lambda logits: logits
@@ -47,6 +69,7 @@ def _word_ids(tokenizer, words) -> list[int]:
     return ids
 
 
+@batched
 def uniform_words_filter(tokenizer, words):
     """A logits filter that gives the given one-token words (or ids) the same logit 0 and removes all others."""
     keep = torch.tensor(sorted(set(_word_ids(tokenizer, words))), dtype=torch.long)
@@ -58,6 +81,7 @@ def uniform_words_filter(tokenizer, words):
     return filter_fn
 
 
+@batched
 def script_filter(tokenizer, steps):
     """A logits filter that keeps only ``steps[i]`` (a one-token word or an id) at its i-th call, then ``steps[-1]``.
 
@@ -73,6 +97,12 @@ def script_filter(tokenizer, steps):
         out[..., keep] = 0.0
         return out
     return filter_fn
+
+
+@batched
+def kept_words_filter(tokenizer, words):
+    """A logits filter that keeps the given one-token words (or ids) with their logits and removes all others."""
+    return keep_ids_filter(_word_ids(tokenizer, words))
 
 
 def chat_prompt_ids(tokenizer, text: str) -> torch.Tensor:
@@ -93,6 +123,7 @@ MAKERS = {
     "identity_filter": identity_filter,
     "uniform_words_filter": uniform_words_filter,
     "script_filter": script_filter,
+    "kept_words_filter": kept_words_filter,
     "chat_prompt_ids": chat_prompt_ids,
     "text_prompt_ids": text_prompt_ids,
 }

@@ -47,3 +47,6 @@ class Case:
     kwargs: dict = field(default_factory=dict)
     compare: Compare | None = None
     weight: float = 1.0
+    # A case that a constant or the input itself would pass (p = 1, k = vocabulary, no padding, one token, an empty
+    # list): it pays only when the named non-trivial case of the same exercise passes too.
+    requires: str | None = None
