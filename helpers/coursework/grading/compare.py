@@ -55,7 +55,11 @@ def _describe(value: Any) -> str:
         return f"a string of {len(value)} characters"
     if value is None:
         return "None"
-    return f"a {type(value).__name__}"
+    return _a(type(value).__name__)
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def _how_far(difference: float, allowed: float) -> str:
@@ -105,7 +109,7 @@ def _close(got: Any, expected: Any, atol: float, rtol: float, where: str) -> tup
         return True, ""
     if isinstance(expected, bool) or isinstance(got, bool):
         if type(got) is not type(expected):
-            return False, f"{where}: expected a {type(expected).__name__}, got {_describe(got)}"
+            return False, f"{where}: expected {_a(type(expected).__name__)}, got {_describe(got)}"
         return got is expected or got == expected, f"{where}: the truth value is wrong"
     if isinstance(expected, (int, float)):
         if isinstance(got, np.ndarray) and got.size == 1:
@@ -168,17 +172,18 @@ def exact():
 ERROR_LINE_CHARS = 80  # of the first line of an error the student's code raised
 _KIND = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,39}")
 _NUMBER_RUN = re.compile(r"(?:[-+]?\d[\d.eE+-]*\s*[,;]\s*){2,}[-+]?\d[\d.eE+-]*")
-_DECIMAL = re.compile(r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+")
-_WORD = re.compile(r"\w{4,}")
+_DECIMAL = re.compile(r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+|\d{3,}|[-+]?\b(?:inf|nan)\b")
+_WORD = re.compile(r"\w{3,}")
 _COMMON = frozenset("""with that this from have must size shape shapes tensor tensors expected should would into
 dimension dimensions argument arguments object none true false list string index error value values type match were
 will what when which there than then only have been does dtype float long self none call called input output text
-token tokens model layer layers head heads","""
+token tokens model layer layers head heads the and not for has got are but can all any one two new old its too
+use out via per how why who may get set key row rows""" 
                     .replace(",", " ").split())
 
 
 def secret_words(values: Any, out: set | None = None) -> set[str]:
-    """Strings and words (4+ characters) in hidden inputs or expected outputs (plain values, as sent or received)."""
+    """Strings and words (3+ characters) in hidden inputs or expected outputs (plain values, as sent or received)."""
     out = set() if out is None else out
     if isinstance(value := values, dict):
         if "__ref__" in value or "__array__" in value:  # a model placeholder; an array has numbers only
@@ -190,19 +195,20 @@ def secret_words(values: Any, out: set | None = None) -> set[str]:
         for v in value:
             secret_words(v, out)
     elif isinstance(value, str):
-        if len(value.strip()) >= 4:
+        if len(value.strip()) >= 3:
             out.add(value.strip())
         out |= {w for w in _WORD.findall(value) if w.casefold() not in _COMMON}
     return out
 
 
 def redact(text: str, secrets: set[str]) -> str:
-    """``text`` with every secret (a hidden input's or an expected output's string or word) and every decimal number
-    or list of numbers replaced by ``…``."""
+    """``text`` with every secret (a hidden input's or an expected output's string or word of 3+ letters), every list
+    of numbers, every decimal number, every number of 3+ digits (token ids, features) and inf/nan replaced by ``…``;
+    small integers (a shape, a dimension) stay."""
     text = _NUMBER_RUN.sub("…", text)
     text = _DECIMAL.sub("…", text)
     for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4 and secret.casefold() in text.casefold():
+        if len(secret) >= 3 and secret.casefold() in text.casefold():
             text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "…", text, flags=re.IGNORECASE)
     return text
 

@@ -563,7 +563,8 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
                     ok, message = compare(record.get("out"), expected[name][(test.function, test.case.name)])
                     ok = ok is True or (isinstance(ok, (bool, int)) and bool(ok))
                 except Exception as err:  # a malformed output is a failed case
-                    ok, message = False, f"output could not be compared ({type(err).__name__})"
+                    ok, message = False, "output could not be compared: " + student_error(
+                        f"{type(err).__name__}: {err}", secrets)
             outcome[test.case.name] = (ok, message)
         rows, passed = [], 0.0
         for test in tests:

@@ -104,6 +104,7 @@ class LibraryGuard:
 
     def __init__(self) -> None:
         self.saved: list[tuple[object, str, object, bool]] = []
+        self.active: set[str] = set()
 
     @staticmethod
     def _stub(label: str):
@@ -116,6 +117,8 @@ class LibraryGuard:
         import importlib
 
         for name in names:
+            if name in self.active:
+                continue
             module, _, path = name.partition(":")
             try:
                 owner = importlib.import_module(module)
@@ -132,8 +135,10 @@ class LibraryGuard:
             except (AttributeError, TypeError):
                 continue
             self.saved.append((owner, attr, original, own))
+            self.active.add(name)
 
     def allow_all(self) -> None:
+        self.active.clear()
         while self.saved:
             owner, attr, original, own = self.saved.pop()
             if own:
