@@ -174,12 +174,20 @@ _KIND = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,39}")
 _NUMBER_RUN = re.compile(r"(?:[-+]?\d[\d.eE+-]*\s*[,;]\s*){2,}[-+]?\d[\d.eE+-]*")
 _DECIMAL = re.compile(r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+|\d{3,}|[-+]?\b(?:inf|nan)\b")
 _WORD = re.compile(r"\w{3,}")
-_COMMON = frozenset("""with that this from have must size shape shapes tensor tensors expected should would into
-dimension dimensions argument arguments object none true false list string index error value values type match were
-will what when which there than then only have been does dtype float long self none call called input output text
-token tokens model layer layers head heads the and not for has got are but can all any one two new old its too
-use out via per how why who may get set key row rows""" 
-                    .replace(",", " ").split())
+# Words too common to redact: English function words and the vocabulary of Python and torch error messages.
+_COMMON = frozenset("""
+a about above after again against all also an and any are as at be because been before being below between both
+but by can could did do does doing down during each either else even ever every few for from further get got had
+has have having here how if in into is it its just least less like made make many may might more most much must
+near neither never new no nor not now of off often old on once one only or other our out over own per same shall
+she should since so some such than that the their them then there these they this those though through time times
+to too two under until up upon us use used uses using very via was way we well were what when where whether which
+while who whom whose why will with within without would yet you your
+argument arguments attribute call called callable cannot dimension dimensions dtype element elements error
+expected float found given index indices input inputs int integer invalid item items key keys list long match
+missing module none number object output outputs positional range required return returned self shape shapes
+should size sizes string tensor tensors true false tuple type types value values wrong
+model models layer layers head heads token tokens text word words step steps row rows column columns""".split())
 
 
 def secret_words(values: Any, out: set | None = None) -> set[str]:
