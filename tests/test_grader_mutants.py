@@ -250,7 +250,8 @@ def test_a_failed_case_without_an_error_text_and_a_long_comparison_error():
         raise KeyError("k" * 300)
 
     message = one_case(broken, {"ok": True, "out": 8})["message"]
-    assert message == "output could not be compared: KeyError: '" + "k" * 199
+    # the comparison's error is cut like a student's (it may name a value of the expected output)
+    assert message == "output could not be compared: KeyError: '" + "k" * 79
 
 
 def test_a_number_exactly_at_the_tolerance_and_the_float_slack():
