@@ -523,6 +523,9 @@ class Base:
 class Warper(Base):
     def __call__(self, x):
         return "library warper"
+
+    def forward(self, x):
+        return "library forward"
 '''
 
 
@@ -541,12 +544,15 @@ def test_the_guard_replaces_functions_and_methods_and_puts_them_back(fake_librar
     lib, guard = fake_library, harness.LibraryGuard()
     attention, call = lib.attention, lib.Warper.__call__
     guard.forbid([f"{lib.__name__}:attention", f"{lib.__name__}:Warper.__call__", f"{lib.__name__}:Warper.__init__",
+                  f"{lib.__name__}:Warper.forward",
                   f"{lib.__name__}:missing", "no_such_module_anywhere:f", f"{lib.__name__}:attention"])
     with pytest.raises(harness.LibraryRuleError, match="^attention is not allowed in this exercise"):
         lib.attention(1)
     with pytest.raises(harness.LibraryRuleError, match="^Warper is not allowed"):
         lib.Warper()  # the inherited __init__ is shadowed on the class itself
-    assert len(guard.saved) == 3  # missing names are skipped, a repeated name is replaced once
+    assert len(guard.saved) == 4  # missing names are skipped, a repeated name is replaced once
+    with pytest.raises(harness.LibraryRuleError, match="^Warper is not allowed"):  # a method is named by its class
+        lib.Warper.forward(None, 1)
     guard.allow_all()
     assert lib.attention is attention and lib.Warper.__call__ is call and "__init__" not in vars(lib.Warper)
     assert lib.Warper()(0) == "library warper" and lib.Warper().ready and guard.saved == []

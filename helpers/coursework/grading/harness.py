@@ -128,7 +128,7 @@ class LibraryGuard:
                 original = getattr(owner, attr)
             except (ImportError, AttributeError):
                 continue
-            label = [p for p in path.split(".") if not p.startswith("__")][-1]
+            label = [p for p in path.split(".") if not p.startswith("__") and p != "forward"][-1]  # the class
             own = attr in getattr(owner, "__dict__", {})
             try:
                 setattr(owner, attr, self._stub(label))
