@@ -178,6 +178,8 @@ def test_anything_else_is_compared_exactly():
     assert check(" Red ", "Red") == (False, "output: the text differs only in surrounding whitespace (strip it?)")
     assert check("RED", "Red") == (False, "output: the text differs only in upper/lower case")
     assert check(["a"], "Red") == (False, "output: expected a string, got a list of 1")
+    assert check(arr([1.0, 2.0]), "Red") == (False, "output: expected a string, got an array of shape (2,)")  # no crash
+    assert check(arr([1.0]), None) == (False, "output: expected None, got an array of shape (1,)")
     assert check(None, None)[0] is True and check(None, 0)[0] is False
 
 

@@ -561,7 +561,7 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
                     compare = allclose()
                 try:
                     ok, message = compare(record.get("out"), expected[name][(test.function, test.case.name)])
-                    ok = ok is True or (isinstance(ok, (bool, int)) and bool(ok))
+                    ok = False if hasattr(ok, "__len__") else bool(ok)  # an array of booleans is no verdict
                 except Exception as err:  # a malformed output is a failed case
                     ok, message = False, "output could not be compared: " + student_error(
                         f"{type(err).__name__}: {err}", secrets)
