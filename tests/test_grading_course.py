@@ -7,6 +7,7 @@ import pytest
 from helpers.coursework import authoring
 from helpers.coursework.grading import grader
 from tests import toycourse as toy
+from tests.shortcuts import TOP_P_WARPER
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.sandbox
@@ -36,9 +37,6 @@ def write(tmp_path, sid, notebooks: dict):
     return handin.build_zip(sid, folder, tmp_path / "zips")
 
 
-TOP_P_WARPER = '''def top_p_filter(logits, p):
-    from transformers import TopPLogitsWarper
-    return TopPLogitsWarper(top_p=p, min_tokens_to_keep=1)(None, logits.clone())'''
 
 
 # Passes the visible check in the notebook (the check's own reference), but is not the student's computation.
@@ -100,15 +98,18 @@ def test_each_stubbed_exercise_loses_exactly_its_own_points(graded, course):
             assert got[key] == (0 if key in stubbed else points), f"{sid}: exercise {key}"
 
 
-def test_top_p_through_the_library_warper_passes_returning_the_input_fails(graded):
+def test_top_p_through_the_library_warper_or_returning_the_input_scores_nothing(graded):
     records, _ = graded
     if "warper" not in records:
         pytest.fail("notebook 04 is not graded")
     by_function = lambda r: {e["function"]: e for e in r["notebooks"]["04_sampling_self_bleu"]["exercises"].values()}
-    assert by_function(records["warper"])["top_p_filter"]["earned"] == by_function(records["warper"])["top_p_filter"]["points"]
+    warper = by_function(records["warper"])["top_p_filter"]
+    assert warper["earned"] == 0  # 4.2 is top-p: the library's warper raises while its cases run
+    assert {c["message"].split(":")[0] for c in warper["cases"]} == {"LibraryRuleError"}
     identity = by_function(records["identity"])["top_p_filter"]
-    assert [c["case"] for c in identity["cases"] if c["passed"]] == ["p = 1 keeps (almost) everything"]  # the one case where keeping all is right
-    assert identity["earned"] < 0.1 * identity["points"]
+    p_one = [c for c in identity["cases"] if c["case"] == "p = 1 keeps (almost) everything"][0]
+    assert p_one["message"] == "right, but this case counts only when case 'p = 0.9' passes too"  # keeping all is right
+    assert not any(c["passed"] for c in identity["cases"]) and identity["earned"] == 0
 
 
 def test_an_exercise_that_calls_the_visible_checks_scores_nothing(graded):

@@ -120,9 +120,26 @@ def test_captured_projection_picks_q_or_k_of_one_layer(monkeypatch):
         makers.captured_projection("M", tok, "ab", 3, "v")
 
 
+def test_a_batched_filter_refuses_scores_that_are_not_n_rows_and_names_the_fix():
+    keep = makers.keep_ids_filter([1, 3], rows=2)
+    assert torch.isfinite(keep(torch.zeros(2, 5))).sum().item() == 4
+    for wrong in (torch.zeros(1, 5), torch.zeros(5), torch.zeros(2, 1, 5)):
+        with pytest.raises(ValueError, match=r"batched \[n, vocab\] scores of a step, got shape"):
+            keep(wrong)
+    assert makers.keep_ids_filter([1])(torch.zeros(7, 3)).shape == (7, 3)  # without rows: any batch
+
+
+def test_kept_words_filter_keeps_the_words_with_their_logits():
+    tok = FakeTokenizer()
+    logits = torch.arange(40.0).reshape(1, 40)
+    out = makers.kept_words_filter(tok, ["cat", "dog"], rows=1)(logits)
+    kept = torch.isfinite(out[0]).nonzero().flatten().tolist()
+    assert kept == [5, 7] and (out[0, kept] == logits[0, kept]).all()
+
+
 def test_every_maker_is_registered_under_its_own_name():
     assert makers.MAKERS == {name: getattr(makers, name) for name in (
-        "keep_ids_filter", "argmax_filter", "identity_filter", "uniform_words_filter", "script_filter",
+        "keep_ids_filter", "argmax_filter", "identity_filter", "uniform_words_filter", "script_filter", "kept_words_filter",
         "lm_config", "captured_projection")}
 
 
@@ -249,7 +266,8 @@ def test_run_and_run_unsafe_start_the_harness_on_the_job(monkeypatch, paths, tmp
     assert kw["cwd"] == tmp_path / "w" and (tmp_path / "w").is_dir()
     env = kw["env"]
     assert env["LAB_COURSE_ROOT"] == str(tmp_path / "course") and env["HOME"] == str(tmp_path / "w")
-    assert env["MPLCONFIGDIR"] == str(tmp_path / "w" / ".mpl") and env["LAB_GRADING"] == "1"
+    assert env["MPLCONFIGDIR"] == str(tmp_path / "w" / ".mpl")
+    assert not any(key.startswith("LAB_") and key != "LAB_BACKEND" for key in env if key != "LAB_COURSE_ROOT")  # no "graded" signal
     assert set(env) == set(sandbox.ENV_ALLOW) | {"LAB_COURSE_ROOT"}  # nothing else of this process's environment
     sandbox.run_unsafe(tmp_path / "course", job, limits)
     assert seen.pop()[2]["cwd"] == job.parent / "work"

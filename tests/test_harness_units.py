@@ -545,3 +545,71 @@ def test_the_harness_and_makers_import_no_grading_code():
 @pytest.mark.parametrize("seconds, text", [(60.0, "60"), (1.0, "1"), (0.5, "0.5"), (1.44, "1.4"), (59.96, "60")])
 def test_time_out_messages_name_the_allowed_time(seconds, text):
     assert harness.timed_out(seconds) == f"timed out after {text} s"
+
+
+# ----------------------------------------------------------------------------- the library rule
+
+LIBRARY = '''
+def attention(q):
+    return "library attention"
+
+
+class Base:
+    def __init__(self):
+        self.ready = True
+
+
+class Warper(Base):
+    def __call__(self, x):
+        return "library warper"
+
+    def forward(self, x):
+        return "library forward"
+'''
+
+
+@pytest.fixture
+def fake_library(tmp_path, monkeypatch):
+    """A module ``fakelib_<n>`` with a function, a class with its own ``__call__`` and an inherited ``__init__``."""
+    name = f"fakelib_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__(name)
+    yield module
+    sys.modules.pop(name, None)
+
+
+def test_the_guard_replaces_functions_and_methods_and_puts_them_back(fake_library):
+    lib, guard = fake_library, harness.LibraryGuard()
+    attention, call = lib.attention, lib.Warper.__call__
+    guard.forbid([f"{lib.__name__}:attention", f"{lib.__name__}:Warper.__call__", f"{lib.__name__}:Warper.__init__",
+                  f"{lib.__name__}:Warper.forward",
+                  f"{lib.__name__}:missing", "no_such_module_anywhere:f", f"{lib.__name__}:attention"])
+    with pytest.raises(harness.LibraryRuleError, match="^attention is not allowed in this exercise"):
+        lib.attention(1)
+    with pytest.raises(harness.LibraryRuleError, match="^Warper is not allowed"):
+        lib.Warper()  # the inherited __init__ is shadowed on the class itself
+    assert len(guard.saved) == 4  # missing names are skipped, a repeated name is replaced once
+    with pytest.raises(harness.LibraryRuleError, match="^Warper is not allowed"):  # a method is named by its class
+        lib.Warper.forward(None, 1)
+    guard.allow_all()
+    assert lib.attention is attention and lib.Warper.__call__ is call and "__init__" not in vars(lib.Warper)
+    assert lib.Warper()(0) == "library warper" and lib.Warper().ready and guard.saved == []
+
+
+def test_a_forbidden_call_fails_only_its_own_cases_even_when_bound_in_a_cell(h, fake_library):
+    lib = fake_library.__name__
+    cells = [f"from {lib} import attention as early\nimport {lib}\n"
+             "def mine(q):\n    return early(q)\n"
+             f"def late(q):\n    return {lib}.attention(q)\n"
+             f"def free(q):\n    return {lib}.attention(q)\n"]
+    forbid = [f"{lib}:attention"]
+    nb = job(cells=cells, tests=[dict(case_of("mine", "a", 1), forbid=forbid), dict(case_of("late", "b", 1), forbid=forbid),
+                                 case_of("free", "c", 1)])
+    h.run_notebook(nb)
+    got = [r for r in records(h) if r.get("fn")]
+    rule = "LibraryRuleError: attention is not allowed in this exercise: it is what you implement"
+    assert got == [{"nb": "01_toy", "fn": "mine", "case": "a", "ok": False, "error": rule},
+                   {"nb": "01_toy", "fn": "late", "case": "b", "ok": False, "error": rule},
+                   {"nb": "01_toy", "fn": "free", "case": "c", "ok": True, "out": "library attention"}]
+    assert fake_library.attention(0) == "library attention"  # restored after the notebook

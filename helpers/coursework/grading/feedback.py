@@ -40,6 +40,8 @@ WHAT = {  # what went wrong -> what to try
     "unreadable": ("the output could not be read (too large, or a type the grader cannot read)",
                    "return the type the docstring names: a tensor, a number, a string, a list or a dict of those."),
     "not run": ("not run: the notebook stopped before the hidden cases", "see the notes on the notebook above."),
+    "partner": ("right here, but this case counts only together with a harder case of the same exercise, which failed",
+                "a constant or the input itself is right on this easy case by chance: make the harder cases pass."),
     "problem": ("not graded: {problem}", "see the notes on the notebook above."),
     "shape": ("the output has the wrong shape", "compare your output's shape with the docstring's, on a batch of "
                                                 "more than one row and on other sizes than the notebook's."),
@@ -67,8 +69,8 @@ def classify(row: dict) -> tuple[str, dict]:
     if failure == "problem":
         reason = message.split(" (")[0]
         return "problem", {"problem": reason if SAFE_PROSE.match(reason) else "the notebook could not be read"}
-    if failure == "not run":
-        return "not run", {}
+    if failure in ("not run", "partner"):
+        return failure, {}
     if failure == "error":
         if message.startswith("timed out after"):
             return "timeout", {}

@@ -40,6 +40,7 @@ import nbformat
 
 from helpers.coursework.config import HOMEWORK
 from helpers.coursework.grading import sandbox
+from helpers.coursework.grading.compare import secret_words, student_error
 from helpers.coursework.grading.spec import Case, Make, Ref
 from helpers.errors import CourseError
 from helpers.handin import notebook_answers
@@ -224,6 +225,7 @@ class Test:
     exercise: str
     function: str
     case: Case
+    forbid: tuple = ()  # library callables that raise while this case runs (the module's LIBRARY_RULE)
 
 
 def _transport(value: Any) -> Any:
@@ -257,6 +259,7 @@ def hidden_tests(name: str, spec: dict, package: str = CASES_PACKAGE) -> list[Te
     """The hidden cases of a notebook, in the spec's exercise order; every exercise must have some."""
     module = cases_module(name, package)
     by_function = module.cases()
+    rule = getattr(module, "LIBRARY_RULE", {})
     tests: list[Test] = []
     for number, ex in spec["exercises"].items():
         cases = by_function.get(ex["function"])
@@ -265,10 +268,14 @@ def hidden_tests(name: str, spec: dict, package: str = CASES_PACKAGE) -> list[Te
         names = [c.name for c in cases]
         if len(set(names)) != len(names):
             raise GradingError(f"cases/nb{name[:2]}.py: case names of `{ex['function']}` repeat.")
+        trivial = {c.name for c in cases if c.requires}
         for case in cases:
             if not _positive(case.weight):
                 raise GradingError(f"cases/nb{name[:2]}.py: case {case.name} needs a positive weight.")
-            tests.append(Test(number, ex["function"], case))
+            if case.requires and (case.requires not in names or case.requires in trivial):
+                raise GradingError(f"cases/nb{name[:2]}.py: case {case.name} requires {case.requires!r}, which must be "
+                                   f"a non-trivial case of `{ex['function']}`.")
+            tests.append(Test(number, ex["function"], case, tuple(rule.get(ex["function"], ()))))
     return tests
 
 
@@ -340,7 +347,7 @@ def job_for(course: Course, name: str, cells: list[str]) -> dict:
     return {"name": name, "timeout_s": float(spec["timeout_s"]), "context": context_sources(course.release[name]),
             "cells": cells, "tests": [{"exercise": t.exercise, "function": t.function, "case": t.case.name,
                                        "args": _transport(t.case.args), "kwargs": _transport(t.case.kwargs),
-                                       "timeout_s": CASE_TIMEOUT_S} for t in course.tests[name]]}
+                                       "forbid": list(t.forbid), "timeout_s": CASE_TIMEOUT_S} for t in course.tests[name]]}
 
 
 # The visible checks compare with references (library calls, hooks, a KV-cache loop); an exercise function that
@@ -547,6 +554,14 @@ def score_question(kind: str, answer: Any, key: Any, tolerance: float) -> bool:
     return answer == key
 
 
+def _secrets(course: Course, name: str, expected: dict) -> set[str]:
+    """Strings and words of the notebook's hidden inputs and expected outputs: redacted from student error text
+    (student code can read every case's inputs while it runs)."""
+    values = [(t.case.args, t.case.kwargs) for t in course.tests[name]]
+    values.append(list((expected or {}).get(name, {}).values()))
+    return secret_words(_transport(values))
+
+
 def score_notebook(course: Course, name: str, student_nb: dict | None, results: dict | None, expected: dict,
                    problem: str | None = None) -> dict:
     """Points per exercise (share of passing cases) and per question for one notebook."""
@@ -554,20 +569,22 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
     functions = course.functions(name)
     changed = changed_locked_cells(student_nb, course.release[name], functions) if student_nb else []
     results = results or {"cases": {}, "errors": [], "done": False}
+    secrets = _secrets(course, name, expected)
+    errors = [student_error(e, secrets) for e in results.get("errors", [])]
     exercises: dict[str, dict] = {}
     for number, ex in spec["exercises"].items():
         tests = [t for t in course.tests[name] if t.exercise == number]
         total = sum(t.case.weight for t in tests)
-        rows, passed = [], 0.0
+        outcome: dict[str, tuple[bool, str, str]] = {}
         for test in tests:
             record = results["cases"].get((test.function, test.case.name))
             failure = "compare"  # where a failure's message comes from (the feedback shows only safe parts of it)
             if problem:
                 ok, message, failure = False, problem, "problem"
             elif record is None:
-                ok, message, failure = False, "not run (" + ("; ".join(results["errors"]) or "the notebook stopped") + ")", "not run"
+                ok, message, failure = False, "not run (" + ("; ".join(errors) or "the notebook stopped") + ")", "not run"
             elif not record.get("ok"):
-                ok, message, failure = False, str(record.get("error", "error"))[:300], "error"
+                ok, message, failure = False, student_error(record.get("error", "error"), secrets), "error"
             else:
                 compare = test.case.compare
                 if compare is None:
@@ -575,8 +592,17 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
                     compare = allclose()
                 try:
                     ok, message = compare(record.get("out"), expected[name][(test.function, test.case.name)])
+                    ok = False if hasattr(ok, "__len__") else bool(ok)  # an array of booleans is no verdict
                 except Exception as err:  # a malformed output is a failed case
-                    ok, message = False, f"output could not be compared: {type(err).__name__}: {str(err)[:200]}"
+                    ok, message = False, "output could not be compared: " + student_error(
+                        f"{type(err).__name__}: {err}", secrets)
+            outcome[test.case.name] = (ok, message, failure)
+        rows, passed = [], 0.0
+        for test in tests:
+            ok, message, failure = outcome[test.case.name]
+            partner = test.case.requires
+            if ok and partner and not outcome[partner][0]:  # a constant passes this one: it pays with its partner only
+                ok, message, failure = False, f"right, but this case counts only when case {partner!r} passes too", "partner"
             passed += test.case.weight if ok else 0.0
             rows.append({"case": test.case.name, "passed": bool(ok), "message": "" if ok else message,
                          **({} if ok else {"failure": failure})})
@@ -588,7 +614,7 @@ def score_notebook(course: Course, name: str, student_nb: dict | None, results: 
         correct = score_question(q["kind"], answers.get(qid), course.keys[name][qid], float(q.get("tolerance", 0.0)))
         questions[qid] = {"points": q["points"], "earned": q["points"] if correct else 0, "answered": qid in answers}
     return {"exercises": exercises, "questions": questions, "locked_cells_changed": changed,
-            "errors": results.get("errors", []), **({"problem": problem} if problem else {})}
+            "errors": errors, **({"problem": problem} if problem else {})}
 
 
 @dataclass(frozen=True)

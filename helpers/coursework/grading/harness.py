@@ -94,6 +94,63 @@ def _finite(data):
     return data
 
 
+class LibraryRuleError(RuntimeError):
+    """Raised by a library callable that an exercise must implement itself, while that exercise is graded."""
+
+
+class LibraryGuard:
+    """Replaces library callables (``"module:attr.path"``) by stubs that raise ``LibraryRuleError``, and puts them back.
+
+    The notebook's forbidden callables are replaced while its exercise cells run too, so a name bound in a cell
+    (``from torch.nn.functional import scaled_dot_product_attention``) is the stub; a case's own are replaced while
+    the student's function runs on it. A name that this environment lacks is skipped.
+    """
+
+    def __init__(self) -> None:
+        self.saved: list[tuple[object, str, object, bool]] = []
+        self.active: set[str] = set()
+
+    @staticmethod
+    def _stub(label: str):
+        def not_allowed(*args, **kwargs):
+            raise LibraryRuleError(f"{label} is not allowed in this exercise: it is what you implement")
+        not_allowed.__name__ = not_allowed.__qualname__ = label.rsplit(".", 1)[-1]
+        return not_allowed
+
+    def forbid(self, names) -> None:
+        import importlib
+
+        for name in names:
+            if name in self.active:
+                continue
+            module, _, path = name.partition(":")
+            try:
+                owner = importlib.import_module(module)
+                *parents, attr = path.split(".")
+                for part in parents:
+                    owner = getattr(owner, part)
+                original = getattr(owner, attr)
+            except (ImportError, AttributeError):
+                continue
+            label = [p for p in path.split(".") if not p.startswith("__") and p != "forward"][-1]  # the class
+            own = attr in getattr(owner, "__dict__", {})
+            try:
+                setattr(owner, attr, self._stub(label))
+            except (AttributeError, TypeError):
+                continue
+            self.saved.append((owner, attr, original, own))
+            self.active.add(name)
+
+    def allow_all(self) -> None:
+        self.active.clear()
+        while self.saved:
+            owner, attr, original, own = self.saved.pop()
+            if own:
+                setattr(owner, attr, original)
+            else:
+                delattr(owner, attr)
+
+
 class Harness:
     def __init__(self, job: dict, results, makers: dict | None = None) -> None:
         self.job = job
@@ -101,6 +158,7 @@ class Harness:
         self.shell = None
         self.objects: dict = {}
         self.makers = makers if makers is not None else {}
+        self.guard = LibraryGuard()
 
     def emit(self, record: dict) -> None:
         line = json.dumps(record, ensure_ascii=False, allow_nan=False)
@@ -160,11 +218,17 @@ class Harness:
         os.makedirs(nb["name"], exist_ok=True)
         os.chdir(nb["name"])
         self.shell.reset(new_session=False)
+        forbidden = sorted({n for test in nb["tests"] for n in test.get("forbid", ())})
         for kind, cells in (("context", nb["context"]), ("exercise", nb["cells"])):
-            for index, source in enumerate(cells):
-                error = self.run_cell(source, deadline - time.monotonic())
-                if error:
-                    self.emit({"nb": name, "cell": f"{kind} {index + 1}", "error": error})
+            if kind == "exercise":
+                self.guard.forbid(forbidden)
+            try:
+                for index, source in enumerate(cells):
+                    error = self.run_cell(source, deadline - time.monotonic())
+                    if error:
+                        self.emit({"nb": name, "cell": f"{kind} {index + 1}", "error": error})
+            finally:
+                self.guard.allow_all()
         namespace = self.shell.user_ns
         for test in nb["tests"]:
             record = {"nb": name, "fn": test["function"], "case": test["case"]}
@@ -180,7 +244,11 @@ class Harness:
             try:
                 args = self.resolve(copy.deepcopy(test["args"]))
                 kwargs = self.resolve(copy.deepcopy(test["kwargs"]))
-                out = to_plain(fn(*args, **kwargs))
+                self.guard.forbid(test.get("forbid", ()))
+                try:
+                    out = to_plain(fn(*args, **kwargs))
+                finally:
+                    self.guard.allow_all()
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 self.emit(record | {"ok": True, "out": out})
             except Deadline:

@@ -6,9 +6,29 @@ output) are made by the grader outside the sandbox (``cases/nb04.py``), never he
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
+def batched(maker):
+    """``maker(..., rows=n)``: the filter also checks that it gets the batched ``[n, vocab]`` scores of one step."""
+    @functools.wraps(maker)
+    def build(*args, rows: int | None = None, **kwargs):
+        filter_fn = maker(*args, **kwargs)
+        if rows is None:
+            return filter_fn
+
+        def checked(logits):
+            if not hasattr(logits, "shape") or tuple(logits.shape[:1]) != (rows,) or logits.dim() != 2:
+                shape = list(getattr(logits, "shape", ()))
+                raise ValueError(f"filter_fn needs the batched [n, vocab] scores of a step, got shape {shape}")
+            return filter_fn(logits)
+        return checked
+    return build
+
+
+@batched
 def keep_ids_filter(ids):
     """A logits filter that keeps only the given token ids (all others -> -inf)."""
     keep = torch.tensor(sorted(set(int(i) for i in ids)), dtype=torch.long)
@@ -20,6 +40,7 @@ def keep_ids_filter(ids):
     return filter_fn
 
 
+@batched
 def argmax_filter():
     """A logits filter that keeps only the largest logit of each row (ties: the first)."""
     def filter_fn(logits: torch.Tensor) -> torch.Tensor:
@@ -29,6 +50,7 @@ def argmax_filter():
     return filter_fn
 
 
+@batched
 def identity_filter():
     """A logits filter that keeps every token."""
     return lambda logits: logits
@@ -48,6 +70,7 @@ def _word_ids(tokenizer, words) -> list[int]:
     return ids
 
 
+@batched
 def uniform_words_filter(tokenizer, words):
     """A logits filter that gives the given one-token words (or ids) the same logit 0 and removes all others."""
     keep = torch.tensor(sorted(set(_word_ids(tokenizer, words))), dtype=torch.long)
@@ -59,6 +82,7 @@ def uniform_words_filter(tokenizer, words):
     return filter_fn
 
 
+@batched
 def script_filter(tokenizer, steps):
     """A logits filter that keeps only ``steps[i]`` (a one-token word or an id) at its i-th call, then ``steps[-1]``.
 
@@ -76,12 +100,19 @@ def script_filter(tokenizer, steps):
     return filter_fn
 
 
+@batched
+def kept_words_filter(tokenizer, words):
+    """A logits filter that keeps the given one-token words (or ids) with their logits and removes all others."""
+    return keep_ids_filter(_word_ids(tokenizer, words))
+
+
 MAKERS = {
     "keep_ids_filter": keep_ids_filter,
     "argmax_filter": argmax_filter,
     "identity_filter": identity_filter,
     "uniform_words_filter": uniform_words_filter,
     "script_filter": script_filter,
+    "kept_words_filter": kept_words_filter,
 }
 
 

@@ -39,7 +39,6 @@ ENV_ALLOW = {
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
     "LAB_BACKEND": "offline",
-    "LAB_GRADING": "1",
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",

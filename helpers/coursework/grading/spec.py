@@ -50,3 +50,6 @@ class Case:
     # What the case varies, in words a student may read in the feedback ("ties in the logits", "another layer"):
     # never a hidden value. Empty: the feedback uses ``name`` (written in the same spirit).
     kind: str = ""
+    # A case that a constant or the input itself would pass (p = 1, k = vocabulary, no padding, one token, an empty
+    # list): it pays only when the named non-trivial case of the same exercise passes too.
+    requires: str | None = None

@@ -4,16 +4,20 @@ None of these inputs is in the release: other shapes and dtypes, tied logits, p 
 flat and peaked distributions, other prompts (with and without the chat template), filters built
 by the harness (``makers.py``: argmax, uniform over a few words, a scripted stop), other sample sets.
 
-Comparisons are written for the contract, not for one implementation:
+Comparisons are written for the contract, not for one implementation, and their messages say what is
+wrong in kind (shape, dtype, which row, too many or too few kept), never the kept ids or a text:
 
-* filters: the same kept set up to ties (tokens with equal logits are interchangeable, so the
-  library's own warpers pass whatever order they break ties in), kept logits unchanged, removed ones
-  ``-inf``; for top-p a token whose probability mass *before* it lies within ``1e-5`` of ``p`` may
-  go either way (float rounding);
-* ``sample_with_filter``: deterministic filters (argmax, a scripted stop) must give exactly the
-  instructor's texts; with a random filter only the *property* is compared (every word from the
-  kept set, ``max_new_tokens`` of them), because correct implementations may draw random numbers
-  in another order.
+* filters: the same kept set up to ties (tokens with equal logits are interchangeable), kept logits
+  unchanged, removed ones ``-inf``; for top-p a token whose probability mass *before* it lies within
+  ``1e-5`` of ``p`` may go either way (float rounding);
+* ``sample_with_filter``: exactly the instructor's seeded samples. The exercise fixes the random stream
+  (``torch.manual_seed(seed)``, one ``generate`` call with ``do_sample=True, top_k=0, top_p=1.0``), so a
+  correct implementation draws the same tokens; every harness filter also checks that it is called with the
+  batched ``[n, vocab]`` scores of a step. Deterministic filters (argmax, a scripted stop) pay only together
+  with a random one: greedy decoding inside the filter passes them without sampling.
+
+Library rule (``LIBRARY_RULE``): 4.1 and 4.2 *are* top-k and top-p, so transformers' ``TopKLogitsWarper`` and
+``TopPLogitsWarper`` raise while their cases run; 4.3 and 4.4 use the library (``generate``, nltk).
 """
 from __future__ import annotations
 
@@ -31,6 +35,12 @@ PARAPHRASE = ("Generate a paraphrase of the sentence 'Attention lets every token
               "Just response with one sentence.")
 RAINBOW = "Name a colour of the rainbow, one word only."
 WORDS = ["green", "apple", "cat"]  # one token each in the offline tokenizer (makers check it)
+FIVE = ["the", "model", "every", "token", "look"]
+WARPERS = ("transformers.generation.logits_process:TopKLogitsWarper.__init__",
+           "transformers.generation.logits_process:TopKLogitsWarper.__call__",
+           "transformers.generation.logits_process:TopPLogitsWarper.__init__",
+           "transformers.generation.logits_process:TopPLogitsWarper.__call__")
+LIBRARY_RULE = {"top_k_filter": WARPERS, "top_p_filter": WARPERS}
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -120,8 +130,13 @@ def _same_kept(have: np.ndarray, want: np.ndarray, logits: torch.Tensor, allowed
         mine = np.sort(values[row][got_kept[row] & ~free[row]])
         theirs = np.sort(values[row][want_kept[row] & ~free[row]])
         if mine.shape != theirs.shape or not np.array_equal(mine, theirs):
-            return False, (f"row {row}: kept ids {np.flatnonzero(got_kept[row]).tolist()}, expected "
-                           f"{np.flatnonzero(want_kept[row]).tolist()} (or the same logits among tied tokens)")
+            extra = int((got_kept[row] & ~want_kept[row] & ~free[row]).sum())
+            missing = int((want_kept[row] & ~got_kept[row] & ~free[row]).sum())
+            if extra == missing:
+                return False, (f"row {row}: as many tokens as the instructor's, but not the same ones "
+                               "(rank by the logits, largest first; ties: lower ids first)")
+            return False, (f"row {row}: the kept set differs from the instructor's "
+                           f"({'more' if extra > missing else 'fewer'} tokens kept)")
     return True, ""
 
 
@@ -134,7 +149,8 @@ def same_top_k(logits: torch.Tensor):
         counts, want_counts = np.isfinite(have).sum(-1), np.isfinite(want).sum(-1)
         if (counts != want_counts).any():
             row = int(np.argmax(counts != want_counts))
-            return False, f"row {row}: kept {int(counts[row])} tokens, expected exactly {int(want_counts[row])}"
+            more = "more" if counts[row] > want_counts[row] else "fewer"
+            return False, f"row {row}: {more} tokens kept than k (or, with k >= the vocabulary size, than every token)"
         return _same_kept(have, want, logits)
     return compare
 
@@ -158,37 +174,19 @@ def same_top_p(logits: torch.Tensor, p: float, tolerance: float = 1e-5):
     return compare
 
 
-def all_equal_to_expected():
-    """Deterministic samples (argmax or scripted filter): the same n texts as the instructor's, whitespace aside."""
+def same_samples():
+    """The instructor's n seeded samples, whitespace aside; the message says which sample differs, never a text."""
     def compare(got, expected):
         if not isinstance(got, list) or not all(isinstance(t, str) for t in got):
-            return False, f"expected a list of {len(expected)} strings, got {type(got).__name__}"
+            return False, f"expected a list of {len(expected)} strings (one per sample), got {type(got).__name__}"
         if len(got) != len(expected):
-            return False, f"expected {len(expected)} samples (n), got {len(got)}"
-        for i, (g, e) in enumerate(zip(got, expected)):
-            if g.strip() != e.strip():
-                return False, f"sample {i}: got {g.strip()[:80]!r}, expected {e.strip()[:80]!r}"
-        return True, ""
-    return compare
-
-
-def words_from(words: list[str], length: int):
-    """A random filter over ``words``: every sample has ``length`` words, all from ``words``, and they vary."""
-    def compare(got, expected):
-        if not isinstance(got, list) or not all(isinstance(t, str) for t in got):
-            return False, f"expected a list of {len(expected)} strings, got {type(got).__name__}"
-        if len(got) != len(expected):
-            return False, f"expected {len(expected)} samples (n), got {len(got)}"
-        for i, text in enumerate(got):
-            found = text.split()
-            stray = [w for w in found if w not in words]
-            if stray:
-                return False, (f"sample {i} has {stray[0][:40]!r}, but the filter keeps only {words}: apply filter_fn "
-                               "to the scores (and keep only the new tokens)")
-            if len(found) != length:
-                return False, f"sample {i} has {len(found)} new tokens, expected max_new_tokens = {length}"
-        if len(set(got)) == 1:
-            return False, "all samples are identical although the filter keeps several equally likely words: sample (do_sample=True)"
+            return False, f"expected n = {len(expected)} samples, got {len(got)}"
+        wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if g.strip() != e.strip()]
+        if wrong:
+            same = len(set(got)) == 1 and len(set(expected)) > 1
+            hint = ("; all your samples are the same: sample (do_sample=True), n sequences in one generate call"
+                    if same else "; seed first, then one generate call (num_return_sequences=n), filter_fn on the scores")
+            return False, f"samples {wrong[:8]} differ from the instructor's seeded samples" + hint
         return True, ""
     return compare
 
@@ -220,6 +218,11 @@ SELF_BLEU_SETS = {
 }
 
 
+# 1.0 (all identical) and 0.0 (no shared words, a short sample set) are what a constant returns
+SELF_BLEU_TRIVIAL = {"all identical": "three paraphrases", "no shared words": "five samples, two identical",
+                     "short and empty samples": "brevity penalty"}
+
+
 def cases() -> dict[str, list[Case]]:
     model, tok = ref("model"), ref("tokenizer")
     wide = _logits((3, 40), 1)
@@ -238,38 +241,50 @@ def cases() -> dict[str, list[Case]]:
         "ten equal tokens, p = 0.35": (FLAT, 0.35),
         "float64 logits, p = 0.7": (_logits((2, 45), 17, dtype=torch.float64), 0.7),
     }
-    top_p_cases = [Case(name, (logits, p), compare=same_top_p(logits, p)) for name, (logits, p) in top_p_inputs.items()]
-    top_p_cases.append(Case("bfloat16 logits with ties, p = 0", (half_ties, 0.0), compare=same_top_p(half_ties.float(), 0.0)))
+    # p = 0, p = 1 and a top token that alone reaches p: keeping only the argmax (or everything) passes them
+    trivial = {"p = 0 on random logits": "p = 0.3", "p = 0 with tied maxima": "ten equal tokens, p = 0.35",
+               "p = 1 keeps (almost) everything": "p = 0.9", "top token alone reaches p": "p = 0.55"}
+    top_p_cases = [Case(name, (logits, p), compare=same_top_p(logits, p), requires=trivial.get(name))
+                   for name, (logits, p) in top_p_inputs.items()]
+    top_p_cases.append(Case("bfloat16 logits with ties, p = 0", (half_ties, 0.0), compare=same_top_p(half_ties.float(), 0.0),
+                            requires="float64 logits, p = 0.7"))
     return {
         "top_k_filter": [
-            Case("k = 1 on random logits", (wide, 1), compare=same_top_k(wide)),
+            Case("k = 1 on random logits", (wide, 1), compare=same_top_k(wide), requires="k = 5"),
             Case("k = 5", (wide, 5), compare=same_top_k(wide)),
-            Case("k = vocabulary size keeps everything", (wide, 40), compare=same_top_k(wide)),
+            Case("k = vocabulary size keeps everything", (wide, 40), compare=same_top_k(wide), requires="k = 5"),
             Case("k = 50 of 3000", (big, 50), compare=same_top_k(big)),
             Case("float64 logits, k = 17", (f64, 17), compare=same_top_k(f64)),
-            Case("ties, k = 1", (TIES, 1), compare=same_top_k(TIES)),
+            Case("ties, k = 1", (TIES, 1), compare=same_top_k(TIES), requires="ties, k = 2"),
             Case("ties, k = 2", (TIES, 2), compare=same_top_k(TIES)),
             Case("ties, k = 4", (TIES, 4), compare=same_top_k(TIES)),
             Case("bfloat16 logits with ties, k = 2", (half_ties, 2), compare=same_top_k(half_ties.float())),
         ],
         "top_p_filter": top_p_cases,
         "sample_with_filter": [
+            Case("samples from a uniform three-word filter",
+                 (model, tok, _chat_ids(RAINBOW), make("uniform_words_filter", tok, WORDS, rows=6), 6, 8, 7),
+                 compare=same_samples()),
+            Case("samples from the model's own distribution (raw prompt)",
+                 (model, tok, _text_ids("Machine learning is"), make("identity_filter", rows=4), 4, 9, 2024),
+                 compare=same_samples()),
+            Case("samples among five words with the model's logits (template)",
+                 (model, tok, _chat_ids(PARAPHRASE), make("kept_words_filter", tok, FIVE, rows=5), 5, 6, 99),
+                 compare=same_samples()),
             Case("argmax filter is the greedy answer (template)",
-                 (model, tok, _chat_ids(PARAPHRASE), make("argmax_filter"), 3, 12, 0), compare=all_equal_to_expected()),
+                 (model, tok, _chat_ids(PARAPHRASE), make("argmax_filter", rows=3), 3, 12, 0), compare=same_samples(),
+                 requires="samples from a uniform three-word filter"),
             Case("argmax filter is the greedy answer (raw prompt, other seed)",
-                 (model, tok, _text_ids("Machine learning is"), make("argmax_filter"), 2, 8, 123),
-                 compare=all_equal_to_expected()),
-            Case("every token from a uniform three-word filter",
-                 (model, tok, _chat_ids(RAINBOW), make("uniform_words_filter", tok, WORDS), 6, 8, 7),
-                 compare=words_from(WORDS, 8)),
+                 (model, tok, _text_ids("Machine learning is"), make("argmax_filter", rows=2), 2, 8, 123),
+                 compare=same_samples(), requires="samples from the model's own distribution (raw prompt)"),
             Case("generation stops at <end_of_turn>",
-                 (model, tok, _chat_ids(RAINBOW), make("script_filter", tok, ["green", 107, "cat"]), 4, 10, 1),
-                 compare=all_equal_to_expected()),
+                 (model, tok, _chat_ids(RAINBOW), make("script_filter", tok, ["green", 107, "cat"], rows=4), 4, 10, 1),
+                 compare=same_samples(), requires="samples from a uniform three-word filter"),
             Case("generation stops at <eos>",
-                 (model, tok, _chat_ids(PARAPHRASE), make("script_filter", tok, ["apple", "cat", 1, "green"]), 2, 10, 2),
-                 compare=all_equal_to_expected()),
+                 (model, tok, _chat_ids(PARAPHRASE), make("script_filter", tok, ["apple", "cat", 1, "green"], rows=2), 2, 10, 2),
+                 compare=same_samples(), requires="samples among five words with the model's logits (template)"),
         ],
-        "self_bleu": [Case(name, (sentences,), compare=allclose(atol=1e-9, rtol=1e-7))
+        "self_bleu": [Case(name, (sentences,), compare=allclose(atol=1e-9, rtol=1e-7), requires=SELF_BLEU_TRIVIAL.get(name))
                       for name, sentences in SELF_BLEU_SETS.items()],
     }
 
