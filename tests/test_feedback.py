@@ -38,6 +38,7 @@ def record(nb_record, **extra):
     ("output too large", "error", "unreadable", {}),
     ("TypeError: the function returned a set, which the grader cannot read", "error", "unreadable", {}),
     ("not run (exercise 1: SyntaxError: x)", "not run", "not run", {}),
+    ("right, but this case counts only when case 'k = 2' passes too", "partner", "partner", {}),
     ("notebook missing from the zip", "problem", "problem", {"problem": "notebook missing from the zip"}),
     ("output: expected shape (3, 4), got (4, 3)", "compare", "shape", {}),
     ("expected dtype float32 (the input's), got float64", "compare", "dtype", {}),

@@ -250,7 +250,7 @@ def test_a_comparison_that_returns_an_array_of_booleans_fails_the_case_without_c
     import numpy as np
 
     got = one_case(lambda got, want: (np.array([True, False]), "mixed"), {"ok": True, "out": 8})
-    assert got == {"case": "four", "passed": False, "message": "mixed"}
+    assert got == {"case": "four", "passed": False, "message": "mixed", "failure": "compare"}
     assert one_case(lambda got, want: (np.bool_(True), ""), {"ok": True, "out": 8})["passed"] is True
 
 

@@ -628,7 +628,8 @@ def test_a_trivial_case_pays_only_together_with_its_partner():
     alone = {"cases": {("double", "four"): record(9), ("double", "big"): record(2_000_000)}, "errors": [], "done": True}
     got = grader.score_notebook(course, "01_toy", None, alone, EXPECTED)["exercises"]["1.1"]
     assert got["earned"] == 0 and got["cases"][1] == {
-        "case": "big", "passed": False, "message": "right, but this case counts only when case 'four' passes too"}
+        "case": "big", "passed": False, "message": "right, but this case counts only when case 'four' passes too",
+        "failure": "partner"}
     both = {"cases": {("double", "four"): record(8), ("double", "big"): record(2_000_000)}, "errors": [], "done": True}
     assert grader.score_notebook(course, "01_toy", None, both, EXPECTED)["exercises"]["1.1"]["earned"] == 2.0
 
