@@ -83,6 +83,8 @@ def test_index_count_and_position_messages():
     with pytest.raises(TypeError, match=r"got True \(bool\)"):
         validation.check_index(True, "head", 8, "this model has heads")
     assert validation.check_count(3, "k", 1, 3) == 3 and validation.check_count(1, "k", 1, 3) == 1
+    with pytest.raises(ValueError, match=r"^n=0 is out of range: use 1 or more\.$"):
+        validation.check_count(0, "n")  # the default minimum is 1
     with pytest.raises(TypeError) as info:
         validation.check_count("2", "k", 1, 3)
     assert str(info.value) == "k must be a whole number 1..3, got '2' (str)."
@@ -125,7 +127,7 @@ def test_feature_layer_window_and_ids_of_a_model(model):
     ids = torch.tensor([0, 49, 3])
     assert validation.check_ids(model, ids).tolist() == [[0, 49, 3]]
     with pytest.raises(OutOfRangeError) as info:
-        validation.check_ids(model, torch.tensor([[2, 50]]))
+        validation.check_ids(model, torch.tensor([[0, 50]]))  # id 0 is valid: the one past the vocabulary is named
     assert str(info.value) == ("token id 50 is out of range: this model's vocabulary has ids 0..49; "
                                "use ids from this model's tokenizer.")
     with pytest.raises(OutOfRangeError, match=re.escape("token id -1 is out of range")):
