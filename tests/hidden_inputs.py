@@ -9,30 +9,22 @@ makers, as the grading harness does inside its sandbox.
 """
 from __future__ import annotations
 
-import ast
 import copy
 
 from helpers.coursework.grading import grader
 from helpers.coursework.grading.makers import MAKERS
 from helpers.coursework.grading.spec import Make, Ref
+from helpers.coursework.pin_checks.core import solution_namespace  # noqa: F401  (the tests import it from here)
 
 
-def _imports_only(source: str) -> str:
-    """The top-level ``import`` / ``from … import`` statements of a cell (IPython magics dropped)."""
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-    tree = ast.parse("\n".join(lines))
-    keep = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    return ast.unparse(ast.Module(body=keep, type_ignores=[]))
-
-
-def solution_namespace(course: grader.Course, name: str) -> dict:
-    """The namespace of notebook ``name`` after its context imports and its instructor exercise cells."""
-    namespace: dict = {"__name__": f"solutions_{name[:2]}"}
-    for source in grader.context_sources(course.release[name]):
-        exec(compile(_imports_only(source), f"{name} context", "exec"), namespace)
-    for source in grader.exercise_sources(course.instructor[name], course.functions(name)):
-        exec(compile(source, f"{name} solutions", "exec"), namespace)
-    return namespace
+def all_solutions() -> dict:
+    """Exercise function name -> the instructor solution, for every notebook with a grading spec."""
+    course = grader.load_course()
+    found = {}
+    for name in course.specs:
+        namespace = solution_namespace(course, name)
+        found.update({fn: namespace[fn] for fn in course.functions(name)})
+    return found
 
 
 def resolve(value, objects: dict):

@@ -13,13 +13,11 @@ NOTEBOOKS = {"01": "01_chat_template", "02": "02_multi_turn_chat", "03": "03_tok
 FLOAT_TOL = 1e-5  # pinned floats agree with a fresh build up to this (thread counts change the last digits)
 
 
-def solutions(number: str) -> dict:
-    """The exercise functions of instructor notebook ``number`` (its context imports, then its solution cells)."""
+def solution_namespace(course, name: str) -> dict:
+    """The namespace of notebook ``name`` after its context imports and its instructor exercise cells."""
     from helpers.coursework.grading import grader
 
-    name = NOTEBOOKS[number]
-    course = grader.load_course(only=(name,))
-    namespace: dict = {"__name__": f"pinned_solutions_{number}"}
+    namespace: dict = {"__name__": f"solutions_{name[:2]}"}
     for source in grader.context_sources(course.release[name]):
         exec(compile(_imports_only(source), f"{name} context", "exec"), namespace)
     for source in grader.exercise_sources(course.instructor[name], course.functions(name)):
@@ -27,7 +25,16 @@ def solutions(number: str) -> dict:
     return namespace
 
 
+def solutions(number: str) -> dict:
+    """The exercise functions of instructor notebook ``number`` (its context imports, then its solution cells)."""
+    from helpers.coursework.grading import grader
+
+    name = NOTEBOOKS[number]
+    return solution_namespace(grader.load_course(only=(name,)), name)
+
+
 def _imports_only(source: str) -> str:
+    """The top-level ``import`` / ``from … import`` statements of a cell (IPython magics dropped)."""
     import ast
 
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
