@@ -13,8 +13,8 @@ class that says what went wrong: ``ValueError`` for a value out of range or of t
     AnswerError (ValueError)         helpers.handin       an answer of the wrong form
     AuthoringError (ValueError)      helpers.coursework.authoring   solution markers
     ReleaseError (RuntimeError)      helpers.coursework.release     the student release
-    GradingError (RuntimeError)      helpers.coursework.grading.grader   spec, cases, arguments
-    UnsafeZipError (ValueError)      helpers.coursework.grading.grader   a submitted zip
+    GradingError (RuntimeError)      helpers.coursework.grading.course   spec, cases, arguments
+    UnsafeZipError (ValueError)      helpers.coursework.grading.unpack   a submitted zip
     SandboxError (RuntimeError)      helpers.coursework.grading.sandbox  bubblewrap
 
 The exercise checks (``helpers.checks``) raise ``AssertionError`` with a hint: a failed check is

@@ -17,8 +17,8 @@ ERRORS = [
     ("helpers.handin", "AnswerError", (ValueError,)),
     ("helpers.coursework.authoring", "AuthoringError", (ValueError,)),
     ("helpers.coursework.release", "ReleaseError", (RuntimeError,)),
-    ("helpers.coursework.grading.grader", "GradingError", (RuntimeError,)),
-    ("helpers.coursework.grading.grader", "UnsafeZipError", (ValueError,)),
+    ("helpers.coursework.grading.course", "GradingError", (RuntimeError,)),
+    ("helpers.coursework.grading.unpack", "UnsafeZipError", (ValueError,)),
     ("helpers.coursework.grading.sandbox", "SandboxError", (RuntimeError,)),
     ("helpers.coursework.grading.gradebook", "RosterError", (ValueError,)),
 ]

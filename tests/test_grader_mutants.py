@@ -1,9 +1,10 @@
-"""grader.py's pure parts the mutation run left untested: locked-cell comparison, CSV columns and rows, merge.
+"""The grader's pure parts (grader.py before its split into course, cells, unpack, run, scoring, grade and
+results) the mutation run left untested: locked-cell comparison, CSV columns and rows, merge.
 Expected values are written out by hand."""
 import json
 import types
 
-from helpers.coursework.grading import grader
+from helpers.coursework.grading import grade, grader, unpack
 
 
 def code(source, **metadata):
@@ -128,14 +129,14 @@ def test_grade_zip_names_an_unreadable_notebook_in_150_characters(tmp_path, monk
     def broken(path):
         raise ValueError("w" * 200)
 
-    monkeypatch.setattr(grader, "read_notebook", broken)
+    monkeypatch.setattr(grade, "read_notebook", broken)
     got = grader.grade_zip(toy_zip(tmp_path), toy_options(tmp_path, JobRunner()))
     assert got["notebooks"]["01_toy"]["problem"] == "not a valid notebook (ValueError: " + "w" * 150 + ")"
 
 
 def test_grade_zip_totals_to_the_cent_and_times_itself_to_a_tenth(tmp_path, monkeypatch):
     clock = iter([100.0, 112.345])
-    monkeypatch.setattr(grader, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    monkeypatch.setattr(grade, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
     options = toy_options(tmp_path, JobRunner())
     spec = options.course.specs["01_toy"]
     spec["exercises"]["1.1"]["points"] = 0.125  # earned 0.125 -> rounded to 0.12 per exercise
@@ -175,8 +176,8 @@ def test_a_zip_without_submission_json_has_empty_metadata(tmp_path):
 
 
 def test_the_total_size_limit_is_inclusive_and_counts_from_zero(tmp_path, monkeypatch):
-    monkeypatch.setattr(grader, "MAX_MEMBER_BYTES", 10)
-    monkeypatch.setattr(grader, "MAX_TOTAL_BYTES", 25)
+    monkeypatch.setattr(unpack, "MAX_MEMBER_BYTES", 10)
+    monkeypatch.setattr(unpack, "MAX_TOTAL_BYTES", 25)
     exact_total = make_zip(tmp_path / "a_hw3.zip", {"01_a.ipynb": b"x" * 10, "02_b.ipynb": b"y" * 10, "03_c.ipynb": b"z" * 5})
     assert grader.safe_extract(exact_total, tmp_path / "a")[0] == ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
 
@@ -190,7 +191,7 @@ def test_a_big_member_is_read_a_megabyte_at_a_time_and_counted_over_its_blocks(t
         return real(self, n)
 
     monkeypatch.setattr(zipfile.ZipExtFile, "read", read)
-    monkeypatch.setattr(grader, "MAX_MEMBER_BYTES", 3 * 2**20 // 2)  # 1.5 MiB: no single block is over it
+    monkeypatch.setattr(unpack, "MAX_MEMBER_BYTES", 3 * 2**20 // 2)  # 1.5 MiB: no single block is over it
     big = tmp_path / "big_hw3.zip"
     with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("01_a.ipynb", b"\0" * (2 * 2**20))  # 2 MiB, a few KB packed

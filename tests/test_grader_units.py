@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from helpers import handin
-from helpers.coursework.grading import grader
+from helpers.coursework.grading import grader, unpack
 from helpers.coursework.grading.compare import allclose, exact
 from helpers.coursework.grading.spec import Case, make, ref
 from tests import toycourse as toy
@@ -504,7 +504,7 @@ def test_the_same_notebook_twice_is_refused(tmp_path):
 
 
 def test_member_count_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(grader, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(unpack, "MAX_MEMBERS", 3)
     ok = make_zip(tmp_path / "ok_hw3.zip", {f"0{i}_a.ipynb": b"x" for i in range(3)})
     assert len(grader.safe_extract(ok, tmp_path / "out")[0]) == 3
     many = make_zip(tmp_path / "many_hw3.zip", {f"0{i}_a.ipynb": b"x" for i in range(4)})
@@ -514,8 +514,8 @@ def test_member_count_limit(tmp_path, monkeypatch):
 
 
 def test_size_limits_per_member_and_in_all(tmp_path, monkeypatch):
-    monkeypatch.setattr(grader, "MAX_MEMBER_BYTES", 10)
-    monkeypatch.setattr(grader, "MAX_TOTAL_BYTES", 25)
+    monkeypatch.setattr(unpack, "MAX_MEMBER_BYTES", 10)
+    monkeypatch.setattr(unpack, "MAX_TOTAL_BYTES", 25)
     exact_size = make_zip(tmp_path / "a_hw3.zip", {"01_a.ipynb": b"x" * 10, "02_b.ipynb": b"y" * 10})
     assert grader.safe_extract(exact_size, tmp_path / "a")[0] == ["01_a.ipynb", "02_b.ipynb"]
     one_more = make_zip(tmp_path / "b_hw3.zip", {"01_a.ipynb": b"x" * 11})

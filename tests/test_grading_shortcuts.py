@@ -216,9 +216,13 @@ def _secrets(value, out: set) -> set:
     return out
 
 
+# The grader's modules (grader.py is the façade that re-exports them).
+GRADER_MODULES = ("grader.py", "course.py", "cells.py", "unpack.py", "run.py", "scoring.py", "grade.py", "results.py")
+
+
 def _grader_vocabulary() -> set[str]:
-    """Words the grader writes itself: strings of compare.py, harness.py, makers.py, grader.py, and the message strings
-    of the cases modules (what a ``return False, ...`` or a ``hint`` says). A secret that is one of these words is
+    """Words the grader writes itself: strings of compare.py, harness.py, makers.py, the grader's modules, and the
+    message strings of the cases modules (what a ``return False, ...`` or a ``hint`` says). A secret that is one of these words is
     not a leak when it shows up in a message (``tokens`` is an answer of 8.4 and a word of the top-k message)."""
     import ast
     from pathlib import Path
@@ -231,7 +235,7 @@ def _grader_vocabulary() -> set[str]:
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
                 words.update(w.casefold() for w in re.findall(r"\w+", sub.value))
 
-    for name in ("compare.py", "harness.py", "makers.py", "grader.py"):
+    for name in ("compare.py", "harness.py", "makers.py", *GRADER_MODULES):
         strings(ast.parse((root / name).read_text()))
     for path in sorted((root / "cases").glob("nb*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "build" / "mutation"
 
-# The modules mutated. grader.py: its pure parts are scored; the functions that start the sandbox or load the
+# The modules mutated. The grader's modules (grader.py is only their façade): their pure parts are scored; the functions that start the sandbox or load the
 # real course (OUT_OF_SCOPE) are tested by the sandbox tests, which take minutes: their mutants are run against
 # the fast tests like the others but reported apart, outside the score. (mutmut 3.8.1 cannot skip them: its
 # `do_not_mutate_patterns` setting is read but not applied.)
@@ -50,7 +50,13 @@ MODULES = (
     "helpers/assets.py",
     "helpers/colab.py",
     "helpers/coursework/grading/compare.py",
-    "helpers/coursework/grading/grader.py",
+    "helpers/coursework/grading/course.py",
+    "helpers/coursework/grading/cells.py",
+    "helpers/coursework/grading/unpack.py",
+    "helpers/coursework/grading/run.py",
+    "helpers/coursework/grading/scoring.py",
+    "helpers/coursework/grading/grade.py",
+    "helpers/coursework/grading/results.py",
     "helpers/coursework/authoring.py",
     "helpers/coursework/release.py",
     # the science helpers (what the notebooks compute with) and the loading code
@@ -66,8 +72,9 @@ MODULES = (
     "helpers/testtime.py",
 )
 OUT_OF_SCOPE = {
-    "helpers/coursework/grading/grader.py": ("Course.digest", "load_course", "release_code", "Runner.__call__",
-                                             "expected_outputs", "grade_all"),
+    "helpers/coursework/grading/course.py": ("Course.digest", "load_course"),
+    "helpers/coursework/grading/run.py": ("release_code", "Runner.__call__", "expected_outputs"),
+    "helpers/coursework/grading/grade.py": ("grade_all",),
 }
 
 # The fast tests (seconds in all); `-m "not sandbox and not slow"` drops the bubblewrap and kernel ones.
@@ -162,31 +169,31 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      "without a version nbformat.writes keeps the notebook's own format, and render only gets format-4 notebooks (make_student sets 4; a v3 node also came out as 4)"),
     ("helpers/coursework/authoring.py", r'return text if (\(text\.endswith\("\\n"\)\) and False|text\.endswith\("XX\\nXX"\))',
      "nbformat.writes never ends its text with a newline, so the newline is always added"),
-    ("helpers/coursework/grading/grader.py", r'return "XX\\nXX"\.join\(line\.rstrip\(\)',
+    ("helpers/coursework/grading/cells.py", r'return "XX\\nXX"\.join\(line\.rstrip\(\)',
      "_norm's text is only compared for equality, and joining newline-free lines with a separator that holds a "
      "newline is as one-to-one as joining them with the newline alone"),
-    ("helpers/coursework/grading/grader.py", r'return "".join\(source\) if \(isinstance\(source, list\)\) or True',
+    ("helpers/coursework/grading/cells.py", r'return "".join\(source\) if \(isinstance\(source, list\)\) or True',
      'every notebook is validated by nbformat (read_notebook) before its cells are read: a source is a str or a '
      'list of str, and "".join of a str is that str'),
-    ("helpers/coursework/grading/grader.py", r'tol = q\.get\("tolerance", 1\.0\)',
+    ("helpers/coursework/grading/course.py", r'tol = q\.get\("tolerance", 1\.0\)',
      "load_spec only validates the tolerance (finite, >= 0): a missing one is valid as 0.0 and as 1.0, and the "
      "spec is returned unchanged (score_notebook reads its own default)"),
-    ("helpers/coursework/grading/grader.py", r'raw\.decode\("UTF-8", "replace"\)',
+    ("helpers/coursework/grading/run.py", r'raw\.decode\("UTF-8", "replace"\)',
      "codec names ignore case"),
-    ("helpers/coursework/grading/grader.py", r"culprit_seen = False -> culprit_seen = None",
+    ("helpers/coursework/grading/run.py", r"culprit_seen = False -> culprit_seen = None",
      "the flag is only tested for truth, and None is false like False"),
-    ("helpers/coursework/grading/grader.py", r'"XX\\x00XX" in name',
+    ("helpers/coursework/grading/unpack.py", r'"XX\\x00XX" in name',
      "zipfile cuts every entry name at its first NUL byte (ZipInfo), so no name holds one and the clause never decides"),
-    ("helpers/coursework/grading/grader.py", r'results = results or \{"cases": \{\}, "errors": \[\], ("XXdoneXX"|"DONE"|"done"): (False|True)\}',
+    ("helpers/coursework/grading/scoring.py", r'results = results or \{"cases": \{\}, "errors": \[\], ("XXdoneXX"|"DONE"|"done"): (False|True)\}',
      'score_notebook reads "cases" and "errors" of the results, never "done"'),
-    ("helpers/coursework/grading/grader.py", r'"errors": results\.get\("errors", (None)?\)',
+    ("helpers/coursework/grading/scoring.py", r'"errors": results\.get\("errors", (None)?\)',
      'every results dict score_notebook gets has "errors" (parse_results, run_notebooks and its own default make it)'),
-    ("helpers/coursework/grading/grader.py", r"ensure_ascii=None\)",
+    ("helpers/coursework/grading/grade.py", r"ensure_ascii=None\)",
      "json tests ensure_ascii for truth: None writes the same text as False"),
-    ("helpers/coursework/grading/grader.py", r'open\(path, "w", (newline=None, )?encoding="utf-8"\)',
+    ("helpers/coursework/grading/results.py", r'open\(path, "w", (newline=None, )?encoding="utf-8"\)',
      'grading runs on Linux only (bubblewrap), where newline=None translates "\\n" to "\\n": the csv module\'s '
      '"\\r\\n" is written unchanged, as with newline=""'),
-    ("helpers/coursework/grading/grader.py", r'extrasaction="IGNORE"',
+    ("helpers/coursework/grading/results.py", r'extrasaction="IGNORE"',
      'csv.DictWriter checks extrasaction.lower() and then only compares it with "raise": "IGNORE" ignores too'),
     ("helpers/coursework/authoring.py", r"match = LINE_RE\.match\(line\) -> match = None|"
                                         r'if \(match\) and False else line',
