@@ -62,29 +62,39 @@ def load_spec(directory: Path = SPEC_DIR) -> dict[str, dict]:
         exercises, questions = spec.get("exercises"), spec.get("questions", {})
         if not isinstance(exercises, dict) or not isinstance(questions, dict):
             raise GradingError(f"{where}: 'exercises' and 'questions' must be objects.")
-        functions = set()
-        for number, ex in exercises.items():
-            if not re.match(r"^\d+\.\d+$", number) or not isinstance(ex, dict):
-                raise GradingError(f"{where}: exercise {number!r} must be numbered like '4.1' and be an object.")
-            if not isinstance(ex.get("function"), str) or not ex["function"].isidentifier():
-                raise GradingError(f"{where}: exercise {number} needs 'function', a Python name.")
-            if ex["function"] in functions:
-                raise GradingError(f"{where}: function {ex['function']} is graded twice.")
-            functions.add(ex["function"])
-            if not _positive(ex.get("points")):
-                raise GradingError(f"{where}: exercise {number} needs positive finite 'points', not {ex.get('points')!r}.")
-        for qid, q in questions.items():
-            if not re.match(r"^p\d+\.q\d+$", qid) or not isinstance(q, dict):
-                raise GradingError(f"{where}: question {qid!r} must be named like 'p5.q1' and be an object.")
-            if q.get("kind") not in QUESTION_KINDS:
-                raise GradingError(f"{where}: question {qid} has kind {q.get('kind')!r}: use one of {', '.join(QUESTION_KINDS)}.")
-            if not _positive(q.get("points")):
-                raise GradingError(f"{where}: question {qid} needs positive finite 'points', not {q.get('points')!r}.")
-            tol = q.get("tolerance", 0.0)
-            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not math.isfinite(tol) or tol < 0:
-                raise GradingError(f"{where}: question {qid} has tolerance {tol!r}: use a finite number >= 0.")
+        _check_exercises(where, exercises)
+        _check_questions(where, questions)
         specs[name] = spec
     return specs
+
+
+def _check_exercises(where: str, exercises: dict) -> None:
+    """Exercises numbered like '4.1', each grading a different function for positive finite points."""
+    functions = set()
+    for number, ex in exercises.items():
+        if not re.match(r"^\d+\.\d+$", number) or not isinstance(ex, dict):
+            raise GradingError(f"{where}: exercise {number!r} must be numbered like '4.1' and be an object.")
+        if not isinstance(ex.get("function"), str) or not ex["function"].isidentifier():
+            raise GradingError(f"{where}: exercise {number} needs 'function', a Python name.")
+        if ex["function"] in functions:
+            raise GradingError(f"{where}: function {ex['function']} is graded twice.")
+        functions.add(ex["function"])
+        if not _positive(ex.get("points")):
+            raise GradingError(f"{where}: exercise {number} needs positive finite 'points', not {ex.get('points')!r}.")
+
+
+def _check_questions(where: str, questions: dict) -> None:
+    """Questions named like 'p5.q1', of a known kind, for positive finite points, with a tolerance >= 0."""
+    for qid, q in questions.items():
+        if not re.match(r"^p\d+\.q\d+$", qid) or not isinstance(q, dict):
+            raise GradingError(f"{where}: question {qid!r} must be named like 'p5.q1' and be an object.")
+        if q.get("kind") not in QUESTION_KINDS:
+            raise GradingError(f"{where}: question {qid} has kind {q.get('kind')!r}: use one of {', '.join(QUESTION_KINDS)}.")
+        if not _positive(q.get("points")):
+            raise GradingError(f"{where}: question {qid} needs positive finite 'points', not {q.get('points')!r}.")
+        tol = q.get("tolerance", 0.0)
+        if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not math.isfinite(tol) or tol < 0:
+            raise GradingError(f"{where}: question {qid} has tolerance {tol!r}: use a finite number >= 0.")
 
 
 # ----------------------------------------------------------------------------- hidden cases

@@ -40,46 +40,71 @@ def grade_zip(zip_path: Path, options: Options) -> dict:
     course = options.course
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         scratch = Path(tmp)
-        files, meta = [], {}
-        if record["status"] == "graded":
-            try:
-                files, meta = safe_extract(zip_path, scratch / "submitted")
-            except UnsafeZipError as err:
-                record.update(status="rejected", error=str(err))
-        recorded_id = meta.get("student_id")
-        if recorded_id is not None and recorded_id != record["student_id"]:
-            record["id_mismatch"] = f"the zip is named for {record['student_id']} but submission.json says {recorded_id!r}"
-        notebooks, problems = {}, {}
-        for name in course.specs:
-            path = scratch / "submitted" / f"{name}.ipynb"
-            if record["status"] != "graded":
-                problems[name] = "submission rejected"
-            elif not path.is_file():
-                problems[name] = "notebook missing from the zip"
-            else:
-                try:
-                    notebooks[name] = read_notebook(path)
-                except Exception as err:  # invalid JSON / not a notebook: this notebook alone scores 0
-                    problems[name] = f"not a valid notebook ({type(err).__name__}: {str(err)[:150]})"
+        files = _unpack(zip_path, scratch / "submitted", record)
+        notebooks, problems = _read_notebooks(course, scratch / "submitted", record["status"])
         jobs = [job_for(course, name, exercise_sources(nb, course.functions(name))) for name, nb in notebooks.items()]
         results, runs = run_notebooks(options.runner, jobs, scratch) if jobs else ({}, {})
+    score, max_score = _score_notebooks(record, course, notebooks, results, options.expected, problems)
+    record.update(score=round(score, 2), max_score=round(max_score, 2), seconds=round(time.monotonic() - started, 1),
+                  files=files, sandbox_runs={k: {kk: vv for kk, vv in v.items() if kk != "log_tail"} for k, v in runs.items()})
+    _write_record(record, options)
+    return record
+
+
+def _unpack(zip_path: Path, folder: Path, record: dict) -> list[str]:
+    """The files unpacked from a zip not yet rejected into ``folder``; an unsafe zip is rejected and a
+    ``submission.json`` naming another student is noted, in ``record``."""
+    files, meta = [], {}
+    if record["status"] == "graded":
+        try:
+            files, meta = safe_extract(zip_path, folder)
+        except UnsafeZipError as err:
+            record.update(status="rejected", error=str(err))
+    recorded_id = meta.get("student_id")
+    if recorded_id is not None and recorded_id != record["student_id"]:
+        record["id_mismatch"] = f"the zip is named for {record['student_id']} but submission.json says {recorded_id!r}"
+    return files
+
+
+def _read_notebooks(course: Course, folder: Path, status: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """The course's notebooks found in ``folder``, and why each other one scores 0."""
+    notebooks, problems = {}, {}
+    for name in course.specs:
+        path = folder / f"{name}.ipynb"
+        if status != "graded":
+            problems[name] = "submission rejected"
+        elif not path.is_file():
+            problems[name] = "notebook missing from the zip"
+        else:
+            try:
+                notebooks[name] = read_notebook(path)
+            except Exception as err:  # invalid JSON / not a notebook: this notebook alone scores 0
+                problems[name] = f"not a valid notebook ({type(err).__name__}: {str(err)[:150]})"
+    return notebooks, problems
+
+
+def _score_notebooks(record: dict, course: Course, notebooks: dict, results: dict, expected: dict,
+                     problems: dict) -> tuple[float, float]:
+    """Score every notebook of the course into ``record["notebooks"]``; the points earned and possible in all."""
     score = max_score = 0.0
     for name in course.specs:
-        nb_record = score_notebook(course, name, notebooks.get(name), results.get(name), options.expected, problems.get(name))
+        nb_record = score_notebook(course, name, notebooks.get(name), results.get(name), expected, problems.get(name))
         nb_record["seconds"] = (results.get(name) or {}).get("seconds")
         record["notebooks"][name] = nb_record
         for part in ("exercises", "questions"):
             for row in nb_record[part].values():
                 score += row["earned"]
                 max_score += row["points"]
-    record.update(score=round(score, 2), max_score=round(max_score, 2), seconds=round(time.monotonic() - started, 1),
-                  files=files, sandbox_runs={k: {kk: vv for kk, vv in v.items() if kk != "log_tail"} for k, v in runs.items()})
+    return score, max_score
+
+
+def _write_record(record: dict, options: Options) -> None:
+    """``out/ID.json`` and the student's feedback (in ``out/feedback``)."""
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{record['student_id']}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     from helpers.coursework.grading import feedback
-    feedback.write(record, course, out / "feedback", show_keys=options.show_keys)
-    return record
+    feedback.write(record, options.course, out / "feedback", show_keys=options.show_keys)
 
 
 # ----------------------------------------------------------------------------- many zips
