@@ -154,61 +154,64 @@ def build_tokenizer(docs: list[dict], vocab_size: int, out_dir: Path):
     model_json = json.loads(raw.to_str())["model"]
     learned = sorted(model_json["vocab"].items(), key=lambda kv: kv[1])
     vocab: dict[str, int] = {}
-    for tok in specials + byte_tokens:
-        vocab[tok] = len(vocab)
-    for tok, _ in learned:
-        if tok not in vocab:
-            vocab[tok] = len(vocab)
+    for token in specials + byte_tokens:
+        vocab[token] = len(vocab)
+    for token, _ in learned:
+        if token not in vocab:
+            vocab[token] = len(vocab)
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model_json["merges"]]
 
-    tok = GemmaTokenizer(vocab=vocab, merges=merges, add_bos_token=True, add_eos_token=False,
-                         extra_special_tokens=["<start_of_turn>", "<end_of_turn>"])
-    tok.chat_template = CHAT_TEMPLATE
-    tok.model_max_length = 8192
+    tokenizer = GemmaTokenizer(vocab=vocab, merges=merges, add_bos_token=True, add_eos_token=False,
+                               extra_special_tokens=["<start_of_turn>", "<end_of_turn>"])
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.model_max_length = 8192
     out_dir.mkdir(parents=True, exist_ok=True)
-    tok.save_pretrained(str(out_dir))
-    return tok, raw, vocab
+    tokenizer.save_pretrained(str(out_dir))
+    return tokenizer, raw, vocab
 
 
 def check_tokenizer(lm_dir: Path, raw, docs: list[dict]) -> dict:
     """Reload with AutoTokenizer and compare with the raw tokenizers pipeline."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(lm_dir))
-    assert type(tok).__name__ == "GemmaTokenizer", type(tok)
+    tokenizer = AutoTokenizer.from_pretrained(str(lm_dir))
+    assert type(tokenizer).__name__ == "GemmaTokenizer", type(tokenizer)
     sample = _tokenizer_training_texts(docs[:300]) + [corpus.HUNG_YI_SENTENCE, corpus.TIME_TRAVEL_PROMPT_A]
     mismatches = 0
-    vocab = tok.get_vocab()
-    for s in sample:
-        a = tok(s, add_special_tokens=False)["input_ids"]
-        b = [vocab[t] for t in raw.encode(s).tokens]
-        mismatches += a != b
+    vocab = tokenizer.get_vocab()
+    for text in sample:
+        tokenizer_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        raw_ids = [vocab[t] for t in raw.encode(text).tokens]
+        mismatches += tokenizer_ids != raw_ids
     assert mismatches == 0, f"{mismatches} encodings differ from the raw BPE"
-    for s in ["héllo 🌈", corpus.HUNG_YI_SENTENCE, "Ünïcödé ✓ 漢字", "  two  spaces\nnewline"]:
-        ids = tok.encode(s)
-        assert ids[0] == tok.bos_token_id
-        assert tok.decode(ids, skip_special_tokens=True) == s, (s, tok.decode(ids, skip_special_tokens=True))
-    ids = tok("<start_of_turn>user\nhi<end_of_turn>", add_special_tokens=False)["input_ids"]
+    for text in ["héllo 🌈", corpus.HUNG_YI_SENTENCE, "Ünïcödé ✓ 漢字", "  two  spaces\nnewline"]:
+        ids = tokenizer.encode(text)
+        assert ids[0] == tokenizer.bos_token_id
+        assert tokenizer.decode(ids, skip_special_tokens=True) == text, (
+            text, tokenizer.decode(ids, skip_special_tokens=True))
+    ids = tokenizer("<start_of_turn>user\nhi<end_of_turn>", add_special_tokens=False)["input_ids"]
     assert ids[0] == 106 and ids[-1] == 107, ids
-    assert tok.convert_tokens_to_ids(["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>",
-                                      "<end_of_turn>", "<0x00>"]) == [0, 1, 2, 3, 4, 106, 107, 108]
-    pieces = tok.tokenize(corpus.HUNG_YI_SENTENCE)
-    _log(f"  tokenizer: {type(tok).__name__}, len={len(tok)}; Hung-yi pieces: {pieces}")
-    _log(f"  'I love taking' -> {tok.tokenize('I love taking')}; 'héllo 🌈' -> {tok.tokenize('héllo 🌈')}")
-    return {"hung_yi_pieces": pieces, "len": len(tok)}
+    assert tokenizer.convert_tokens_to_ids(["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>",
+                                            "<end_of_turn>", "<0x00>"]) == [0, 1, 2, 3, 4, 106, 107, 108]
+    pieces = tokenizer.tokenize(corpus.HUNG_YI_SENTENCE)
+    _log(f"  tokenizer: {type(tokenizer).__name__}, len={len(tokenizer)}; Hung-yi pieces: {pieces}")
+    _log(f"  'I love taking' -> {tokenizer.tokenize('I love taking')}; "
+         f"'héllo 🌈' -> {tokenizer.tokenize('héllo 🌈')}")
+    return {"hung_yi_pieces": pieces, "len": len(tokenizer)}
 
 
 # =========================================================================== LM
 
 
-def encode_documents(tok, docs: list[dict], max_len: int) -> list[list[int]]:
+def encode_documents(tokenizer, docs: list[dict], max_len: int) -> list[list[int]]:
     out = []
-    for d in docs:
-        if d["kind"] == "chat":
-            text = tok.apply_chat_template(d["messages"], tokenize=False)
-            ids = tok(text, add_special_tokens=False)["input_ids"]
+    for doc in docs:
+        if doc["kind"] == "chat":
+            text = tokenizer.apply_chat_template(doc["messages"], tokenize=False)
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         else:
-            ids = [tok.bos_token_id] + tok(d["text"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            ids = ([tokenizer.bos_token_id] + tokenizer(doc["text"], add_special_tokens=False)["input_ids"]
+                   + [tokenizer.eos_token_id])
         out.append(ids[:max_len])
     return out
 
@@ -218,52 +221,52 @@ def make_batches(seqs: list[list[int]], max_tokens: int, rng: random.Random) -> 
     order = list(range(len(seqs)))
     rng.shuffle(order)
     batches = []
-    for c in range(0, len(order), 512):
-        chunk = sorted(order[c:c + 512], key=lambda i: (len(seqs[i]), i))
-        cur: list[int] = []
+    for start in range(0, len(order), 512):
+        chunk = sorted(order[start:start + 512], key=lambda i: (len(seqs[i]), i))
+        batch: list[int] = []
         for i in chunk:
-            L = max([len(seqs[j]) for j in cur] + [len(seqs[i])])
-            if cur and L * (len(cur) + 1) > max_tokens:
-                batches.append(cur)
-                cur = []
-            cur.append(i)
-        if cur:
-            batches.append(cur)
+            padded_len = max([len(seqs[j]) for j in batch] + [len(seqs[i])])
+            if batch and padded_len * (len(batch) + 1) > max_tokens:
+                batches.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
+            batches.append(batch)
     rng.shuffle(batches)
     return batches
 
 
 def collate(seqs: list[list[int]], idx: list[int], pad_id: int = 0):
-    L = max(len(seqs[i]) for i in idx)
-    ids = torch.full((len(idx), L), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(idx), L), dtype=torch.long)
-    for r, i in enumerate(idx):
-        s = seqs[i]
-        ids[r, :len(s)] = torch.tensor(s)
-        mask[r, :len(s)] = 1
+    padded_len = max(len(seqs[i]) for i in idx)
+    ids = torch.full((len(idx), padded_len), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(idx), padded_len), dtype=torch.long)
+    for row, i in enumerate(idx):
+        seq = seqs[i]
+        ids[row, :len(seq)] = torch.tensor(seq)
+        mask[row, :len(seq)] = 1
     labels = ids.masked_fill(mask == 0, -100)
     return ids, mask, labels
 
 
-def lm_config(p: dict, vocab_size: int):
+def lm_config(lm_params: dict, vocab_size: int):
     from transformers import Gemma2Config
 
     return Gemma2Config(
         vocab_size=vocab_size,
-        hidden_size=p["hidden_size"],
-        intermediate_size=p["intermediate_size"],
-        num_hidden_layers=p["num_hidden_layers"],
-        num_attention_heads=p["num_attention_heads"],
-        num_key_value_heads=p["num_key_value_heads"],
-        head_dim=p["head_dim"],
-        query_pre_attn_scalar=p["head_dim"],
-        sliding_window=p["sliding_window"],
-        max_position_embeddings=p["max_position_embeddings"],
+        hidden_size=lm_params["hidden_size"],
+        intermediate_size=lm_params["intermediate_size"],
+        num_hidden_layers=lm_params["num_hidden_layers"],
+        num_attention_heads=lm_params["num_attention_heads"],
+        num_key_value_heads=lm_params["num_key_value_heads"],
+        head_dim=lm_params["head_dim"],
+        query_pre_attn_scalar=lm_params["head_dim"],
+        sliding_window=lm_params["sliding_window"],
+        max_position_embeddings=lm_params["max_position_embeddings"],
         final_logit_softcapping=30.0,
         attn_logit_softcapping=50.0,
         hidden_activation="gelu_pytorch_tanh",
         rms_norm_eps=1e-6,
-        initializer_range=p.get("initializer_range", 0.02),
+        initializer_range=lm_params.get("initializer_range", 0.02),
         tie_word_embeddings=True,
         pad_token_id=0,
         eos_token_id=1,
@@ -273,49 +276,50 @@ def lm_config(p: dict, vocab_size: int):
     )
 
 
-def train_lm(tok, train_docs, p: dict, t: dict):
+def train_lm(tokenizer, train_docs, lm_params: dict, train_params: dict):
     from transformers import Gemma2ForCausalLM
 
     _seed_all(SEED)
-    seqs = encode_documents(tok, train_docs, t["max_len"])
+    seqs = encode_documents(tokenizer, train_docs, train_params["max_len"])
     n_tokens = sum(len(s) for s in seqs)
-    model = Gemma2ForCausalLM(lm_config(p, len(tok)))
+    model = Gemma2ForCausalLM(lm_config(lm_params, len(tokenizer)))
     model.train()
-    decay = [p_ for n, p_ in model.named_parameters() if p_.ndim >= 2]
-    no_decay = [p_ for n, p_ in model.named_parameters() if p_.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": t["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=t["lr"], betas=tuple(t["betas"]), eps=1e-8)
-    steps, warm = t["steps"], t["warmup"]
+    decay = [param for n, param in model.named_parameters() if param.ndim >= 2]
+    no_decay = [param for n, param in model.named_parameters() if param.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": train_params["weight_decay"]},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=train_params["lr"], betas=tuple(train_params["betas"]), eps=1e-8)
+    steps, warmup = train_params["steps"], train_params["warmup"]
 
     def lr_at(s):
-        if s < warm:
-            return t["lr"] * (s + 1) / warm
-        prog = (s - warm) / max(1, steps - warm)
-        return t["lr"] * (t["min_lr_ratio"] + (1 - t["min_lr_ratio"]) * 0.5 * (1 + math.cos(math.pi * prog)))
+        if s < warmup:
+            return train_params["lr"] * (s + 1) / warmup
+        prog = (s - warmup) / max(1, steps - warmup)
+        return train_params["lr"] * (train_params["min_lr_ratio"]
+                                     + (1 - train_params["min_lr_ratio"]) * 0.5 * (1 + math.cos(math.pi * prog)))
 
     rng = random.Random(SEED)
     batches: list[list[int]] = []
     losses = []
     tokens_seen = 0
-    t0 = time.time()
+    started = time.time()
     for step in range(steps):
         if not batches:
-            batches = make_batches(seqs, t["max_tokens"], rng)
+            batches = make_batches(seqs, train_params["max_tokens"], rng)
         idx = batches.pop()
         ids, mask, labels = collate(seqs, idx)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
         out = model(input_ids=ids, attention_mask=mask, labels=labels)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train_params["grad_clip"])
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         losses.append(out.loss.item())
         tokens_seen += int(mask.sum())
         if step % 50 == 0 or step == steps - 1:
             _log(f"  step {step:5d} loss {np.mean(losses[-50:]):.4f} lr {lr_at(step):.2e} "
-                 f"tokens {tokens_seen} ({time.time() - t0:.0f}s)")
+                 f"tokens {tokens_seen} ({time.time() - started:.0f}s)")
     model.eval()
     info = {"train_tokens_per_epoch": n_tokens, "train_documents": len(seqs),
             "tokens_seen": tokens_seen, "epochs": tokens_seen / n_tokens,
@@ -323,32 +327,32 @@ def train_lm(tok, train_docs, p: dict, t: dict):
     return model, info
 
 
-def general_english_loss(model, tok) -> dict:
+def general_english_loss(model, tokenizer) -> dict:
     """Loss (nats per token) on simple English the model has not seen, next to ln(vocabulary)."""
     def encode(texts) -> list[list[int]]:
-        return [[tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"] for text in texts]
+        return [[tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
 
     heldout, probes = encode(corpus.general_sentences("heldout")), encode(corpus.GENERAL_PROBES)
-    ln_v = math.log(len(tok))
+    ln_vocab = math.log(len(tokenizer))
     out = {"heldout_wordnet_loss": mean_loss(model, heldout), "heldout_wordnet_sentences": len(heldout),
-           "course_probe_loss": mean_loss(model, probes), "course_probe_sentences": len(probes), "ln_vocab": ln_v}
-    out["heldout_wordnet_over_ln_vocab"] = out["heldout_wordnet_loss"] / ln_v
-    out["course_probe_over_ln_vocab"] = out["course_probe_loss"] / ln_v
+           "course_probe_loss": mean_loss(model, probes), "course_probe_sentences": len(probes), "ln_vocab": ln_vocab}
+    out["heldout_wordnet_over_ln_vocab"] = out["heldout_wordnet_loss"] / ln_vocab
+    out["course_probe_over_ln_vocab"] = out["course_probe_loss"] / ln_vocab
     return out
 
 
 @torch.no_grad()
 def mean_loss(model, seqs: list[list[int]], max_tokens: int = 4096) -> float:
-    tot, n = 0.0, 0
+    total_loss, n_tokens = 0.0, 0
     for idx in make_batches(seqs, max_tokens, random.Random(0)):
         ids, mask, labels = collate(seqs, idx)
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        tgt = labels[:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+        targets = labels[:, 1:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                                  ignore_index=-100, reduction="sum")
-        tot += loss.item()
-        n += int((tgt != -100).sum())
-    return tot / n
+        total_loss += loss.item()
+        n_tokens += int((targets != -100).sum())
+    return total_loss / n_tokens
 
 
 def save_lm(model, lm_dir: Path) -> None:
@@ -397,92 +401,97 @@ def wordpiece_vocab(texts: list[str], size: int, min_count: int = 2) -> dict[str
     return {token: index for index, token in enumerate(tokens)}
 
 
-def build_cross_encoder(out_dir: Path, c: dict, t: dict):
+def build_cross_encoder(out_dir: Path, architecture: dict, train_params: dict):
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     _seed_all(SEED + 1)
-    train_pairs = corpus.cross_encoder_pairs("train", n_questions=t["n_questions"])
+    train_pairs = corpus.cross_encoder_pairs("train", n_questions=train_params["n_questions"])
     texts = []
-    for q, a, _ in train_pairs:
-        texts += [q, a]
+    for question, answer, _ in train_pairs:
+        texts += [question, answer]
     texts += [s for s in corpus.unrelated_sentences("train")] + [s for s, _ in corpus.fruit_company_sentences("train")]
-    vocab = wordpiece_vocab(texts, c["wordpiece_vocab"])
-    tok = BertTokenizer(vocab=vocab, do_lower_case=True)
-    tok.model_max_length = c["max_position_embeddings"]
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=c["hidden_size"], num_hidden_layers=c["num_hidden_layers"],
-                     num_attention_heads=c["num_attention_heads"], intermediate_size=c["intermediate_size"],
-                     max_position_embeddings=c["max_position_embeddings"], num_labels=1, pad_token_id=0,
+    vocab = wordpiece_vocab(texts, architecture["wordpiece_vocab"])
+    tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True)
+    tokenizer.model_max_length = architecture["max_position_embeddings"]
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=architecture["hidden_size"],
+                     num_hidden_layers=architecture["num_hidden_layers"],
+                     num_attention_heads=architecture["num_attention_heads"],
+                     intermediate_size=architecture["intermediate_size"],
+                     max_position_embeddings=architecture["max_position_embeddings"], num_labels=1, pad_token_id=0,
                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = BertForSequenceClassification(cfg)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_params["lr"], weight_decay=0.01)
     rng = random.Random(SEED + 1)
     order: list[int] = []
-    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(t.get("pos_weight", 1.0)))
+    bce_loss = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(train_params.get("pos_weight", 1.0)))
     losses = []
-    for step in range(t["steps"]):
-        if len(order) < t["batch_size"]:
+    for step in range(train_params["steps"]):
+        if len(order) < train_params["batch_size"]:
             order = list(range(len(train_pairs)))
             rng.shuffle(order)
-        idx, order = order[:t["batch_size"]], order[t["batch_size"]:]
-        qs = [train_pairs[i][0] for i in idx]
-        ans = [train_pairs[i][1] for i in idx]
-        y = torch.tensor([train_pairs[i][2] for i in idx])
-        enc = tok(qs, ans, padding=True, truncation=True, max_length=t["max_len"], return_tensors="pt")
-        lr = t["lr"] * min(1.0, (step + 1) / t.get("warmup", 30)) * (1 - 0.9 * step / t["steps"])
-        for g in opt.param_groups:
-            g["lr"] = lr
-        logits = model(**enc).logits.squeeze(-1)
-        loss = bce(logits, y)
+        idx, order = order[:train_params["batch_size"]], order[train_params["batch_size"]:]
+        questions = [train_pairs[i][0] for i in idx]
+        answers = [train_pairs[i][1] for i in idx]
+        labels = torch.tensor([train_pairs[i][2] for i in idx])
+        encoded = tokenizer(questions, answers, padding=True, truncation=True, max_length=train_params["max_len"],
+                            return_tensors="pt")
+        lr = (train_params["lr"] * min(1.0, (step + 1) / train_params.get("warmup", 30))
+              * (1 - 0.9 * step / train_params["steps"]))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        logits = model(**encoded).logits.squeeze(-1)
+        loss = bce_loss(logits, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        if step % 100 == 0 or step == t["steps"] - 1:
+        if step % 100 == 0 or step == train_params["steps"] - 1:
             _log(f"  ce step {step:4d} loss {np.mean(losses[-50:]):.4f}")
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
-    tok.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
     return {"train_pairs": len(train_pairs), "final_train_loss": float(np.mean(losses[-50:])),
             "vocab_size": len(vocab)}
 
 
-def evaluate_cross_encoder(ce_dir: Path) -> tuple[object, dict]:
+def evaluate_cross_encoder(cross_encoder_dir: Path) -> tuple[object, dict]:
     from sentence_transformers import CrossEncoder
 
-    ce = CrossEncoder(str(ce_dir), activation_fn=torch.nn.Identity(), device="cpu")
+    cross_encoder = CrossEncoder(str(cross_encoder_dir), activation_fn=torch.nn.Identity(), device="cpu")
     pairs = corpus.cross_encoder_pairs("heldout")
-    by_q: dict[str, list[tuple[str, float]]] = {}
-    for q, a, y in pairs:
-        by_q.setdefault(q, []).append((a, y))
-    scores = ce.predict([(q, a) for q, a, _ in pairs], batch_size=64, show_progress_bar=False)
-    it = iter(scores.tolist())
+    by_question: dict[str, list[tuple[str, float]]] = {}
+    for question, answer, label in pairs:
+        by_question.setdefault(question, []).append((answer, label))
+    scores = cross_encoder.predict([(question, answer) for question, answer, _ in pairs], batch_size=64,
+                                   show_progress_bar=False)
+    score_iter = iter(scores.tolist())
     pos_scores, neg_scores = [], []
-    top1, pairwise, npair = 0, 0, 0
-    s_by = {}
-    for q, a, y in pairs:
-        s = next(it)
-        s_by.setdefault(q, []).append((s, y))
-        (pos_scores if y > 0.5 else neg_scores).append(s)
-    n_q = 0
-    for q, lst in s_by.items():
-        pos = [s for s, y in lst if y > 0.5]
-        neg = [s for s, y in lst if y < 0.5]
+    top1, pairwise, n_pairs = 0, 0, 0
+    scores_by_question = {}
+    for question, answer, label in pairs:
+        score = next(score_iter)
+        scores_by_question.setdefault(question, []).append((score, label))
+        (pos_scores if label > 0.5 else neg_scores).append(score)
+    n_questions = 0
+    for question, scored in scores_by_question.items():
+        pos = [score for score, label in scored if label > 0.5]
+        neg = [score for score, label in scored if label < 0.5]
         if not pos or not neg:
             continue
-        n_q += 1
+        n_questions += 1
         top1 += min(pos) > max(neg)
-        for p_ in pos:
-            for n_ in neg:
-                pairwise += p_ > n_
-                npair += 1
-    res = {"heldout_pairs": len(pairs), "heldout_questions": n_q, "top1_accuracy": top1 / n_q,
-           "pairwise_accuracy": pairwise / npair, "mean_logit_on_topic": float(np.mean(pos_scores)),
+        for pos_score in pos:
+            for neg_score in neg:
+                pairwise += pos_score > neg_score
+                n_pairs += 1
+    results = {"heldout_pairs": len(pairs), "heldout_questions": n_questions, "top1_accuracy": top1 / n_questions,
+           "pairwise_accuracy": pairwise / n_pairs, "mean_logit_on_topic": float(np.mean(pos_scores)),
            "mean_logit_off_topic": float(np.mean(neg_scores))}
-    _log(f"  cross-encoder held-out: {res}")
-    return ce, res
+    _log(f"  cross-encoder held-out: {results}")
+    return cross_encoder, results
 
 
 # =========================================================================== SAE
@@ -517,39 +526,39 @@ class ReluSAE(torch.nn.Module):
         return f, f @ self.W_dec + self.b_dec
 
 
-def train_sae(train_acts: torch.Tensor, t: dict):
+def train_sae(train_acts: torch.Tensor, train_params: dict):
     """ReLU SAE with an L1 penalty weighted by decoder norms, then JumpReLU thresholds."""
-    g = torch.Generator().manual_seed(SEED + 2)
+    generator = torch.Generator().manual_seed(SEED + 2)
     n, d = train_acts.shape
     mean = train_acts.mean(0)
     scale = float((train_acts - mean).pow(2).sum(1).mean().sqrt())  # normalise inputs for training
     x_all = (train_acts - mean) / scale
-    init_idx = torch.randint(0, n, (D_SAE,), generator=g)
-    dirs = x_all[init_idx] + 0.01 * torch.randn(D_SAE, d, generator=g)
+    init_idx = torch.randint(0, n, (D_SAE,), generator=generator)
+    dirs = x_all[init_idx] + 0.01 * torch.randn(D_SAE, d, generator=generator)
     # data-initialised directions; biases so that each feature fires on ~init_fire_rate of tokens
-    sample = x_all[torch.randint(0, n, (min(n, 4096),), generator=g)]
+    sample = x_all[torch.randint(0, n, (min(n, 4096),), generator=generator)]
     pre0 = sample @ (dirs / dirs.norm(dim=1, keepdim=True)).t()
-    k = max(1, int(round((1 - t["init_fire_rate"]) * sample.shape[0])))
+    k = max(1, int(round((1 - train_params["init_fire_rate"]) * sample.shape[0])))
     b_enc0 = -torch.kthvalue(pre0, k, dim=0).values
     sae = ReluSAE(d, D_SAE, dirs, torch.zeros(d), b_enc0)
-    opt = torch.optim.Adam(sae.parameters(), lr=t["lr"], betas=(0.9, 0.999))
+    optimizer = torch.optim.Adam(sae.parameters(), lr=train_params["lr"], betas=(0.9, 0.999))
     losses = []
-    for step in range(t["steps"]):
-        idx = torch.randint(0, n, (t["batch_size"],), generator=g)
+    for step in range(train_params["steps"]):
+        idx = torch.randint(0, n, (train_params["batch_size"],), generator=generator)
         x = x_all[idx]
-        lr = t["lr"] * min(1.0, (step + 1) / 20) * (1 - 0.8 * step / t["steps"])
-        for gr in opt.param_groups:
-            gr["lr"] = lr
-        l1_coef = t["l1"] * min(1.0, (step + 1) / (0.3 * t["steps"]))
+        lr = train_params["lr"] * min(1.0, (step + 1) / 20) * (1 - 0.8 * step / train_params["steps"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        l1_coef = train_params["l1"] * min(1.0, (step + 1) / (0.3 * train_params["steps"]))
         f, xh = sae(x)
         mse = (xh - x).pow(2).sum(1).mean()
         l1 = (f * sae.W_dec.norm(dim=1)).sum(1).mean()
         loss = mse + l1_coef * l1
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         losses.append((mse.item(), (f > 0).float().sum(1).mean().item()))
-        if step % 50 == 0 or step == t["steps"] - 1:
+        if step % 50 == 0 or step == train_params["steps"] - 1:
             _log(f"  sae step {step:4d} mse {losses[-1][0]:.4f} L0 {losses[-1][1]:.1f}")
     # fold the input normalisation into Gemma-Scope-style parameters:
     # pre = x @ W_enc + b_enc with x raw; decode = acts @ W_dec + b_dec
@@ -589,20 +598,20 @@ def sae_metrics(params: dict, acts: torch.Tensor) -> dict:
     return {"explained_variance": float(1 - mse / var), "mean_l0": float((f > 0).float().sum(1).mean())}
 
 
-def token_acts_for_sentences(model, tok, sentences: list[str]) -> torch.Tensor:
-    seqs = [tok(s)["input_ids"] for s in sentences]
+def token_acts_for_sentences(model, tokenizer, sentences: list[str]) -> torch.Tensor:
+    seqs = [tokenizer(s)["input_ids"] for s in sentences]
     return collect_activations(model, seqs, SAE_LAYER, skip_bos=True)
 
 
 @torch.no_grad()
-def prompt_max_activation(model, tok, params, prompt: str, feature: int) -> tuple[float, float]:
-    ids = tok(prompt, return_tensors="pt")["input_ids"]
+def prompt_max_activation(model, tokenizer, params, prompt: str, feature: int) -> tuple[float, float]:
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     hs = model(input_ids=ids, output_hidden_states=True).hidden_states[SAE_LAYER + 1][0]
     f = sae_encode(params, hs.float())[:, feature]
     return float(f.max()), float(f[1:].max())
 
 
-def choose_time_travel_feature(model, tok, params, candidates: int = 40) -> tuple[int, dict]:
+def choose_time_travel_feature(model, tokenizer, params, candidates: int = 40) -> tuple[int, dict]:
     """The feature that fires on time-travel tokens and not elsewhere (train sentences only decide the ranking).
 
     Among the ``candidates`` best-ranked features that fire on at least 90% of the train time-travel
@@ -611,11 +620,12 @@ def choose_time_travel_feature(model, tok, params, candidates: int = 40) -> tupl
     taken, as Gemma's feature 10004 does in the original run (31.76 vs 58.04 there); if none does,
     the best-ranked one.
     """
-    tt = token_acts_for_sentences(model, tok, corpus.time_travel_sentences("train"))
-    neg = token_acts_for_sentences(model, tok, corpus.unrelated_sentences("train")
+    tt = token_acts_for_sentences(model, tokenizer, corpus.time_travel_sentences("train"))
+    neg = token_acts_for_sentences(model, tokenizer, corpus.unrelated_sentences("train")
                                    + corpus.decision_sentences("train")
                                    + [s for s, _ in corpus.fruit_company_sentences("train")][:100])
-    bos = model(input_ids=torch.tensor([[tok.bos_token_id]]), output_hidden_states=True).hidden_states[SAE_LAYER + 1][0]
+    bos = model(input_ids=torch.tensor([[tokenizer.bos_token_id]]),
+                output_hidden_states=True).hidden_states[SAE_LAYER + 1][0]
     f_tt, f_neg = sae_encode(params, tt), sae_encode(params, neg)
     f_bos = sae_encode(params, bos.float())[0]
     m_tt, m_neg = f_tt.mean(0), f_neg.mean(0)
@@ -625,8 +635,9 @@ def choose_time_travel_feature(model, tok, params, candidates: int = 40) -> tupl
     # fraction of the train time-travel sentences on which a feature fires at all: a time-travel
     # feature should fire on nearly every one, not on a few memorised ones
     sentences = corpus.time_travel_sentences("train")
-    acts = [sae_encode(params, token_acts_for_sentences(model, tok, [s]))[:, ranked] for s in sentences]
-    pieces = [tok.convert_ids_to_tokens(tok(s)["input_ids"])[1:] for s in sentences]  # <bos> skipped, like acts
+    acts = [sae_encode(params, token_acts_for_sentences(model, tokenizer, [s]))[:, ranked] for s in sentences]
+    # <bos> skipped, like acts
+    pieces = [tokenizer.convert_ids_to_tokens(tokenizer(s)["input_ids"])[1:] for s in sentences]
     covers = (torch.stack([a.amax(0) for a in acts]) > 0).float().mean(0)
 
     def top_piece(r: int) -> str:
@@ -641,8 +652,8 @@ def choose_time_travel_feature(model, tok, params, candidates: int = 40) -> tupl
         word = top_piece(r)
         if covers[r] < 0.9 or not (word.isalpha() and len(word) >= 4):
             continue
-        a = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_A, feature)[0]
-        b = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_B, feature)[0]
+        a = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_PROMPT_A, feature)[0]
+        b = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_PROMPT_B, feature)[0]
         if 0 < b < 0.7 * a:
             best, rank = feature, r
             break
@@ -675,101 +686,101 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 @torch.no_grad()
-def greedy(model, tok, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+def greedy(model, tokenizer, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
                          max_new_tokens=max_new_tokens)
     return out[0, ids.shape[1]:]
 
 
-def chat_ids(tok, messages, add_generation_prompt=True) -> torch.Tensor:
-    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    return tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+def chat_ids(tokenizer, messages, add_generation_prompt=True) -> torch.Tensor:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    return tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
 
 
 def self_bleu(texts: list[str]) -> float:
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-    sm = SmoothingFunction().method1
-    toks = [t.split() for t in texts]
+    smoothing = SmoothingFunction().method1
+    tokenized = [t.split() for t in texts]
     scores = []
-    for i, h in enumerate(toks):
-        refs = [r for j, r in enumerate(toks) if j != i]
-        scores.append(sentence_bleu(refs, h, smoothing_function=sm))
+    for i, hypothesis in enumerate(tokenized):
+        references = [r for j, r in enumerate(tokenized) if j != i]
+        scores.append(sentence_bleu(references, hypothesis, smoothing_function=smoothing))
     return float(np.mean(scores))
 
 
 @torch.no_grad()
-def sample_answers(model, tok, prompt: str, n: int, seed: int, **kw) -> list[str]:
-    ids = chat_ids(tok, [{"role": "user", "content": prompt}])
+def sample_answers(model, tokenizer, prompt: str, n: int, seed: int, **kw) -> list[str]:
+    ids = chat_ids(tokenizer, [{"role": "user", "content": prompt}])
     torch.manual_seed(seed)
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
                          num_return_sequences=n, max_new_tokens=40, **kw)
-    return [tok.decode(o[ids.shape[1]:], skip_special_tokens=True).strip() for o in out]
+    return [tokenizer.decode(o[ids.shape[1]:], skip_special_tokens=True).strip() for o in out]
 
 
 @torch.no_grad()
-def findings(model, tok, ce, params, quick: bool) -> dict:
-    res: dict = {}
+def findings(model, tokenizer, cross_encoder, params, quick: bool) -> dict:
+    results: dict = {}
     # a. template vs no template
-    q = corpus.SUPERVISED_QUESTION
-    with_t = tok.decode(greedy(model, tok, chat_ids(tok, [{"role": "user", "content": q}]), 200))
-    raw_ids = tok(q, return_tensors="pt")["input_ids"]
-    without_t = tok.decode(greedy(model, tok, raw_ids, 200))
+    question = corpus.SUPERVISED_QUESTION
+    with_t = tokenizer.decode(greedy(model, tokenizer, chat_ids(tokenizer, [{"role": "user", "content": question}]), 200))
+    raw_ids = tokenizer(question, return_tensors="pt")["input_ids"]
+    without_t = tokenizer.decode(greedy(model, tokenizer, raw_ids, 200))
     a_clean = with_t.replace("<end_of_turn>", "").replace("<eos>", "").strip()
     b_clean = without_t.replace("<end_of_turn>", "").replace("<eos>", "").strip()
-    s = ce.predict([(q, a_clean), (q, b_clean)], show_progress_bar=False).tolist()
-    _log(f"[a] WITH template: {with_t!r}\n    CE score {s[0]:.4f}")
-    _log(f"[a] WITHOUT template: {without_t!r}\n    CE score {s[1]:.4f}")
-    res["a"] = {"with_template": with_t, "without_template": without_t, "ce_with": s[0], "ce_without": s[1],
+    scores = cross_encoder.predict([(question, a_clean), (question, b_clean)], show_progress_bar=False).tolist()
+    _log(f"[a] WITH template: {with_t!r}\n    CE score {scores[0]:.4f}")
+    _log(f"[a] WITHOUT template: {without_t!r}\n    CE score {scores[1]:.4f}")
+    results["a"] = {"with_template": with_t, "without_template": without_t, "ce_with": scores[0], "ce_without": scores[1],
                 "with_ends_with_end_of_turn": with_t.rstrip().endswith("<end_of_turn>"),
                 "with_n_words": len(a_clean.split())}
     # b. rainbow
-    msgs: list[dict] = []
+    messages: list[dict] = []
     answers = []
     top10 = None
     for i, user in enumerate(corpus.rainbow_conversation_prompts()):
-        msgs.append({"role": "user", "content": user})
-        ids = chat_ids(tok, msgs)
+        messages.append({"role": "user", "content": user})
+        ids = chat_ids(tokenizer, messages)
         if i == 0:
             probs = torch.softmax(model(input_ids=ids).logits[0, -1].float(), -1)
-            pv, pi = probs.topk(10)
-            top10 = [(tok.convert_ids_to_tokens(int(j)), round(float(v), 4)) for v, j in zip(pv, pi)]
-        ans = tok.decode(greedy(model, tok, ids, 10), skip_special_tokens=True).strip()
-        answers.append(ans)
-        msgs.append({"role": "assistant", "content": ans})
+            top_probs, top_ids = probs.topk(10)
+            top10 = [(tokenizer.convert_ids_to_tokens(int(j)), round(float(v), 4)) for v, j in zip(top_probs, top_ids)]
+        answer = tokenizer.decode(greedy(model, tokenizer, ids, 10), skip_special_tokens=True).strip()
+        answers.append(answer)
+        messages.append({"role": "assistant", "content": answer})
     _log(f"[b] rainbow rounds: {answers}\n    top-10 after round 1: {top10}")
     colors_in_top10 = sum(any(c.lower() in t.lower() for c in corpus.RAINBOW_COLORS) for t, _ in top10)
-    res["b"] = {"answers": answers, "top10_round1": top10, "colour_tokens_in_top10": colors_in_top10,
+    results["b"] = {"answers": answers, "top10_round1": top10, "colour_tokens_in_top10": colors_in_top10,
                 "distinct": len({a.lower() for a in answers}) == 3}
     # c. paraphrase diversity
-    p = corpus.PARAPHRASE_PROMPT
-    k2 = sample_answers(model, tok, p, 20, 0, top_k=2)
-    k200 = sample_answers(model, tok, p, 20, 0, top_k=200)
-    p06 = sample_answers(model, tok, p, 20, 0, top_k=0, top_p=0.6)
-    p999 = sample_answers(model, tok, p, 20, 0, top_k=0, top_p=0.999)
-    sb = {"top_k=2": self_bleu(k2), "top_k=200": self_bleu(k200), "top_p=0.6": self_bleu(p06),
-          "top_p=0.999": self_bleu(p999)}
-    _log(f"[c] self-BLEU {sb}\n    k=2 samples: {k2[:4]}\n    k=200 samples: {k200[:4]}")
-    res["c"] = {"self_bleu": sb, "samples_top_k_2": k2[:5], "samples_top_k_200": k200[:5],
-                "distinct_top_k_2": len(set(k2)), "distinct_top_k_200": len(set(k200))}
+    prompt = corpus.PARAPHRASE_PROMPT
+    top_k_2 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=2)
+    top_k_200 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=200)
+    top_p_06 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=0, top_p=0.6)
+    top_p_0999 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=0, top_p=0.999)
+    self_bleus = {"top_k=2": self_bleu(top_k_2), "top_k=200": self_bleu(top_k_200), "top_p=0.6": self_bleu(top_p_06),
+          "top_p=0.999": self_bleu(top_p_0999)}
+    _log(f"[c] self-BLEU {self_bleus}\n    k=2 samples: {top_k_2[:4]}\n    k=200 samples: {top_k_200[:4]}")
+    results["c"] = {"self_bleu": self_bleus, "samples_top_k_2": top_k_2[:5], "samples_top_k_200": top_k_200[:5],
+                "distinct_top_k_2": len(set(top_k_2)), "distinct_top_k_200": len(set(top_k_200))}
     # d. fruit vs company: contextual embeddings of the ambiguous words
-    res["d"] = fruit_company_check(model, tok)
+    results["d"] = fruit_company_check(model, tokenizer)
     # e. Google
-    g = tok.decode(greedy(model, tok, tok("Google", return_tensors="pt")["input_ids"], 20))
-    _log(f"[e] 'Google' -> {g!r}")
-    res["e"] = {"continuation": g}
+    google_continuation = tokenizer.decode(greedy(model, tokenizer, tokenizer("Google", return_tensors="pt")["input_ids"], 20))
+    _log(f"[e] 'Google' -> {google_continuation!r}")
+    results["e"] = {"continuation": google_continuation}
     # f. SAE feature on prompts a/b
-    fa = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_A, TIME_TRAVEL_FEATURE)
-    fb = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_PROMPT_B, TIME_TRAVEL_FEATURE)
-    fr = prompt_max_activation(model, tok, params, corpus.TIME_TRAVEL_REALITY, TIME_TRAVEL_FEATURE)
-    _log(f"[f] feature {TIME_TRAVEL_FEATURE} max activation: prompt a {fa[0]:.4f}, prompt b {fb[0]:.4f}, "
-         f"'{corpus.TIME_TRAVEL_REALITY}' {fr[0]:.4f} (excluding BOS: {fa[1]:.4f} / {fb[1]:.4f})")
-    res["f"] = {"prompt_a_max": fa[0], "prompt_b_max": fb[0], "reality_max": fr[0]}
-    return res
+    prompt_a_act = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_PROMPT_A, TIME_TRAVEL_FEATURE)
+    prompt_b_act = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_PROMPT_B, TIME_TRAVEL_FEATURE)
+    reality_act = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_REALITY, TIME_TRAVEL_FEATURE)
+    _log(f"[f] feature {TIME_TRAVEL_FEATURE} max activation: prompt a {prompt_a_act[0]:.4f}, prompt b {prompt_b_act[0]:.4f}, "
+         f"'{corpus.TIME_TRAVEL_REALITY}' {reality_act[0]:.4f} (excluding BOS: {prompt_a_act[1]:.4f} / {prompt_b_act[1]:.4f})")
+    results["f"] = {"prompt_a_max": prompt_a_act[0], "prompt_b_max": prompt_b_act[0], "reality_max": reality_act[0]}
+    return results
 
 
 @torch.no_grad()
-def fruit_company_check(model, tok) -> dict:
+def fruit_company_check(model, tokenizer) -> dict:
     """Cosine similarity of last-layer vectors of apple/orange tokens: same sense vs other sense."""
     vecs, senses = [], []
     sents = list(corpus.PROBE_FRUIT_COMPANY) + [s for s, _ in corpus.fruit_company_sentences("heldout")]
@@ -777,8 +788,8 @@ def fruit_company_check(model, tok) -> dict:
         lab for _, lab in corpus.fruit_company_sentences("heldout")]
     words = ("apple", "orange", "banana", "microsoft", "google", "amazon", "pear", "mango")
     for s, lab in zip(sents, labels):
-        ids = tok(s)["input_ids"]
-        pieces = tok.convert_ids_to_tokens(ids)
+        ids = tokenizer(s)["input_ids"]
+        pieces = tokenizer.convert_ids_to_tokens(ids)
         pos = [i for i, pc in enumerate(pieces) if pc.strip("\u2581").lower() in words]
         if not pos:
             continue
@@ -882,17 +893,17 @@ def write_report(path: Path, results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=None, help="output folder (default data/offline, or build/offline_quick)")
-    ap.add_argument("--quick", action="store_true", help="few training steps, small corpus (smoke test)")
-    args = ap.parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="output folder (default data/offline, or build/offline_quick)")
+    parser.add_argument("--quick", action="store_true", help="few training steps, small corpus (smoke test)")
+    args = parser.parse_args(argv)
     if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         # OpenMP threads that spin while waiting make a shared 2-core machine crawl; the policy is
         # read when the OpenMP runtime loads, so restart the interpreter with it set
         env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
         cmd = [sys.executable, "-m", "helpers.offline.build"] + (sys.argv[1:] if argv is None else list(argv))
         os.execve(sys.executable, cmd, env)
-    P = QUICK if args.quick else FULL
+    build_params = QUICK if args.quick else FULL
     out = Path(args.out or ("build/offline_quick" if args.quick else "data/offline"))
     _setup_torch()
     for sub in ("lm", "cross_encoder", "sae"):
@@ -901,91 +912,91 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     timings = {}
     results: dict = {}
-    T0 = time.time()
+    build_start = time.time()
 
-    t = time.time()
-    train_docs = corpus.lm_documents("train", scale=P["corpus_scale"])
-    held_docs = corpus.lm_documents("heldout", scale=P["corpus_scale"])
+    stage_start = time.time()
+    train_docs = corpus.lm_documents("train", scale=build_params["corpus_scale"])
+    held_docs = corpus.lm_documents("heldout", scale=build_params["corpus_scale"])
     _log(f"corpus: {len(train_docs)} train docs, {len(held_docs)} held-out docs")
-    tok, raw, _ = build_tokenizer(train_docs, P["vocab_size"], out / "lm")
+    tokenizer, raw, _ = build_tokenizer(train_docs, build_params["vocab_size"], out / "lm")
     results["tokenizer"] = check_tokenizer(out / "lm", raw, train_docs)
-    timings["tokenizer"] = time.time() - t
+    timings["tokenizer"] = time.time() - stage_start
     _log(f"== tokenizer {timings['tokenizer']:.1f}s")
 
-    t = time.time()
+    stage_start = time.time()
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(out / "lm"))
-    model, info = train_lm(tok, train_docs, P["lm"], P["lm_train"])
+    tokenizer = AutoTokenizer.from_pretrained(str(out / "lm"))
+    model, lm_info = train_lm(tokenizer, train_docs, build_params["lm"], build_params["lm_train"])
     save_lm(model, out / "lm")
-    tok2, model2 = load_lm(out / "lm")
-    probe = torch.tensor([tok2(corpus.HUNG_YI_SENTENCE)["input_ids"]])
+    reloaded_tokenizer, reloaded_model = load_lm(out / "lm")
+    probe = torch.tensor([reloaded_tokenizer(corpus.HUNG_YI_SENTENCE)["input_ids"]])
     with torch.no_grad():
-        diff = (model(input_ids=probe).logits - model2(input_ids=probe).logits).abs().max().item()
-    assert diff < 1e-5, diff
-    model = model2
-    held = encode_documents(tok, held_docs, P["lm_train"]["max_len"])
-    info["heldout_loss"] = mean_loss(model, held)
-    info["heldout_tokens"] = sum(len(s) for s in held)
-    info["ln_vocab"] = math.log(len(tok))
-    info["reload_max_logit_diff"] = diff
-    info["general_english"] = general_english_loss(model, tok)
-    results["lm"] = info
-    timings["lm"] = time.time() - t
-    _log(f"== lm {timings['lm']:.1f}s: final train loss {info['final_train_loss']:.4f}, held-out loss "
-         f"{info['heldout_loss']:.4f} vs ln(vocab) {info['ln_vocab']:.4f}; reload diff {diff:.2e}; "
-         f"general English {json.dumps(_round(info['general_english']))}")
+        reload_diff = (model(input_ids=probe).logits - reloaded_model(input_ids=probe).logits).abs().max().item()
+    assert reload_diff < 1e-5, reload_diff
+    model = reloaded_model
+    heldout_seqs = encode_documents(tokenizer, held_docs, build_params["lm_train"]["max_len"])
+    lm_info["heldout_loss"] = mean_loss(model, heldout_seqs)
+    lm_info["heldout_tokens"] = sum(len(s) for s in heldout_seqs)
+    lm_info["ln_vocab"] = math.log(len(tokenizer))
+    lm_info["reload_max_logit_diff"] = reload_diff
+    lm_info["general_english"] = general_english_loss(model, tokenizer)
+    results["lm"] = lm_info
+    timings["lm"] = time.time() - stage_start
+    _log(f"== lm {timings['lm']:.1f}s: final train loss {lm_info['final_train_loss']:.4f}, held-out loss "
+         f"{lm_info['heldout_loss']:.4f} vs ln(vocab) {lm_info['ln_vocab']:.4f}; reload diff {reload_diff:.2e}; "
+         f"general English {json.dumps(_round(lm_info['general_english']))}")
 
-    t = time.time()
-    results["cross_encoder"] = build_cross_encoder(out / "cross_encoder", P["ce"], P["ce_train"])
-    ce, ce_res = evaluate_cross_encoder(out / "cross_encoder")
-    results["cross_encoder"].update(ce_res)
-    timings["cross_encoder"] = time.time() - t
+    stage_start = time.time()
+    results["cross_encoder"] = build_cross_encoder(out / "cross_encoder", build_params["ce"], build_params["ce_train"])
+    cross_encoder, cross_encoder_results = evaluate_cross_encoder(out / "cross_encoder")
+    results["cross_encoder"].update(cross_encoder_results)
+    timings["cross_encoder"] = time.time() - stage_start
     _log(f"== cross-encoder {timings['cross_encoder']:.1f}s")
 
-    t = time.time()
+    stage_start = time.time()
     _seed_all(SEED + 2)
-    st = P["sae_train"]
-    sae_seqs = encode_documents(tok, train_docs[: st["max_docs"]], P["lm_train"]["max_len"])
+    sae_train_params = build_params["sae_train"]
+    sae_seqs = encode_documents(tokenizer, train_docs[: sae_train_params["max_docs"]], build_params["lm_train"]["max_len"])
     train_acts = collect_activations(model, sae_seqs, SAE_LAYER)
-    held_acts = collect_activations(model, held, SAE_LAYER)
+    held_acts = collect_activations(model, heldout_seqs, SAE_LAYER)
     _log(f"  SAE activations: train {tuple(train_acts.shape)}, held-out {tuple(held_acts.shape)} "
-         f"({time.time() - t:.0f}s)")
-    params, sae_info = train_sae(train_acts, st)
-    best, sel_train = choose_time_travel_feature(model, tok, params)
+         f"({time.time() - stage_start:.0f}s)")
+    params, sae_info = train_sae(train_acts, sae_train_params)
+    best, selection_train = choose_time_travel_feature(model, tokenizer, params)
     params = permute_features(params, best, TIME_TRAVEL_FEATURE)
     sae_info.update(sae_metrics(params, held_acts))
     sae_info["train_metrics"] = sae_metrics(params, train_acts[:20000])
     sae_info["train_activations"] = int(train_acts.shape[0])
     sae_info["heldout_activations"] = int(held_acts.shape[0])
     sae_info["time_travel_feature_original_index"] = best
-    sae_info["selection_train"] = sel_train
-    tt = sae_encode(params, token_acts_for_sentences(model, tok, corpus.time_travel_sentences("heldout")))
-    un = sae_encode(params, token_acts_for_sentences(model, tok, corpus.unrelated_sentences("heldout")))
-    de = sae_encode(params, token_acts_for_sentences(model, tok, corpus.decision_sentences("heldout")))
+    sae_info["selection_train"] = selection_train
+    time_travel_acts = sae_encode(params, token_acts_for_sentences(model, tokenizer, corpus.time_travel_sentences("heldout")))
+    unrelated_acts = sae_encode(params, token_acts_for_sentences(model, tokenizer, corpus.unrelated_sentences("heldout")))
+    decision_acts = sae_encode(params, token_acts_for_sentences(model, tokenizer, corpus.decision_sentences("heldout")))
     sae_info["feature_10004_heldout"] = {
-        "mean_act_time_travel_tokens": float(tt[:, TIME_TRAVEL_FEATURE].mean()),
-        "mean_act_unrelated_tokens": float(un[:, TIME_TRAVEL_FEATURE].mean()),
-        "mean_act_decision_tokens": float(de[:, TIME_TRAVEL_FEATURE].mean()),
-        "max_act_unrelated_tokens": float(un[:, TIME_TRAVEL_FEATURE].max()),
+        "mean_act_time_travel_tokens": float(time_travel_acts[:, TIME_TRAVEL_FEATURE].mean()),
+        "mean_act_unrelated_tokens": float(unrelated_acts[:, TIME_TRAVEL_FEATURE].mean()),
+        "mean_act_decision_tokens": float(decision_acts[:, TIME_TRAVEL_FEATURE].mean()),
+        "max_act_unrelated_tokens": float(unrelated_acts[:, TIME_TRAVEL_FEATURE].max()),
     }
     write_npz(out / "sae" / "params.npz", {k: v.numpy() for k, v in params.items()})
     loaded = np.load(out / "sae" / "params.npz")
     assert sorted(loaded.files) == ["W_dec", "W_enc", "b_dec", "b_enc", "threshold"]
-    assert loaded["W_enc"].shape == (P["lm"]["hidden_size"], D_SAE) and loaded["W_enc"].dtype == np.float32
+    assert loaded["W_enc"].shape == (build_params["lm"]["hidden_size"], D_SAE) and loaded["W_enc"].dtype == np.float32
     results["sae"] = sae_info
-    timings["sae"] = time.time() - t
+    timings["sae"] = time.time() - stage_start
     _log(f"== sae {timings['sae']:.1f}s: {json.dumps(_round(sae_info))}")
 
-    t = time.time()
-    results["findings"] = findings(model, tok, ce, params, args.quick)
-    fa, fb = results["findings"]["f"]["prompt_a_max"], results["findings"]["f"]["prompt_b_max"]
-    results["sae"]["prompt_a_max_act"] = fa
-    results["sae"]["prompt_b_max_act"] = fb
-    timings["findings"] = time.time() - t
+    stage_start = time.time()
+    results["findings"] = findings(model, tokenizer, cross_encoder, params, args.quick)
+    prompt_a_max, prompt_b_max = results["findings"]["f"]["prompt_a_max"], results["findings"]["f"]["prompt_b_max"]
+    results["sae"]["prompt_a_max_act"] = prompt_a_max
+    results["sae"]["prompt_b_max_act"] = prompt_b_max
+    timings["findings"] = time.time() - stage_start
     _log(f"== findings {timings['findings']:.1f}s")
 
-    params_out = {k: v for k, v in P.items()}
+    params_out = {k: v for k, v in build_params.items()}
     params_out["corpus"] = {"train_documents": len(train_docs), "heldout_documents": len(held_docs),
                             "heldout_percent": corpus.HELDOUT_PERCENT,
                             "general_english": {
@@ -1001,7 +1012,7 @@ def main(argv: list[str] | None = None) -> None:
     write_manifest(out, params_out)
     write_report(report_path(out), results)
     _log("== timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
-         + f", total {time.time() - T0:.1f}s")
+         + f", total {time.time() - build_start:.1f}s")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     _log(f"== wrote {out} ({total / 1e6:.2f} MB)")
 
