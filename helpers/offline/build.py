@@ -721,7 +721,22 @@ def sample_answers(model, tokenizer, prompt: str, n: int, seed: int, **kw) -> li
 @torch.no_grad()
 def findings(model, tokenizer, cross_encoder, params, quick: bool) -> dict:
     results: dict = {}
-    # a. template vs no template
+    results["a"] = _template_finding(model, tokenizer, cross_encoder)
+    results["b"] = _rainbow_finding(model, tokenizer)
+    results["c"] = _paraphrase_finding(model, tokenizer)
+    # d. fruit vs company: contextual embeddings of the ambiguous words
+    results["d"] = fruit_company_check(model, tokenizer)
+    # e. Google
+    google_ids = tokenizer("Google", return_tensors="pt")["input_ids"]
+    google_continuation = tokenizer.decode(greedy(model, tokenizer, google_ids, 20))
+    _log(f"[e] 'Google' -> {google_continuation!r}")
+    results["e"] = {"continuation": google_continuation}
+    results["f"] = _time_travel_finding(model, tokenizer, params)
+    return results
+
+
+def _template_finding(model, tokenizer, cross_encoder) -> dict:
+    """a. The supervised question answered with and without the chat template, and the cross-encoder's scores."""
     question = corpus.SUPERVISED_QUESTION
     with_t = tokenizer.decode(greedy(model, tokenizer, chat_ids(tokenizer, [{"role": "user", "content": question}]), 200))
     raw_ids = tokenizer(question, return_tensors="pt")["input_ids"]
@@ -731,10 +746,13 @@ def findings(model, tokenizer, cross_encoder, params, quick: bool) -> dict:
     scores = cross_encoder.predict([(question, a_clean), (question, b_clean)], show_progress_bar=False).tolist()
     _log(f"[a] WITH template: {with_t!r}\n    CE score {scores[0]:.4f}")
     _log(f"[a] WITHOUT template: {without_t!r}\n    CE score {scores[1]:.4f}")
-    results["a"] = {"with_template": with_t, "without_template": without_t, "ce_with": scores[0], "ce_without": scores[1],
-                "with_ends_with_end_of_turn": with_t.rstrip().endswith("<end_of_turn>"),
-                "with_n_words": len(a_clean.split())}
-    # b. rainbow
+    return {"with_template": with_t, "without_template": without_t, "ce_with": scores[0], "ce_without": scores[1],
+            "with_ends_with_end_of_turn": with_t.rstrip().endswith("<end_of_turn>"),
+            "with_n_words": len(a_clean.split())}
+
+
+def _rainbow_finding(model, tokenizer) -> dict:
+    """b. The rainbow conversation, greedy, and the top-10 next tokens after its first round."""
     messages: list[dict] = []
     answers = []
     top10 = None
@@ -750,33 +768,33 @@ def findings(model, tokenizer, cross_encoder, params, quick: bool) -> dict:
         messages.append({"role": "assistant", "content": answer})
     _log(f"[b] rainbow rounds: {answers}\n    top-10 after round 1: {top10}")
     colors_in_top10 = sum(any(c.lower() in t.lower() for c in corpus.RAINBOW_COLORS) for t, _ in top10)
-    results["b"] = {"answers": answers, "top10_round1": top10, "colour_tokens_in_top10": colors_in_top10,
-                "distinct": len({a.lower() for a in answers}) == 3}
-    # c. paraphrase diversity
+    return {"answers": answers, "top10_round1": top10, "colour_tokens_in_top10": colors_in_top10,
+            "distinct": len({a.lower() for a in answers}) == 3}
+
+
+def _paraphrase_finding(model, tokenizer) -> dict:
+    """c. Paraphrase diversity: self-BLEU of 20 samples each at top-k 2 and 200, top-p 0.6 and 0.999."""
     prompt = corpus.PARAPHRASE_PROMPT
     top_k_2 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=2)
     top_k_200 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=200)
     top_p_06 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=0, top_p=0.6)
     top_p_0999 = sample_answers(model, tokenizer, prompt, 20, 0, top_k=0, top_p=0.999)
     self_bleus = {"top_k=2": self_bleu(top_k_2), "top_k=200": self_bleu(top_k_200), "top_p=0.6": self_bleu(top_p_06),
-          "top_p=0.999": self_bleu(top_p_0999)}
+                  "top_p=0.999": self_bleu(top_p_0999)}
     _log(f"[c] self-BLEU {self_bleus}\n    k=2 samples: {top_k_2[:4]}\n    k=200 samples: {top_k_200[:4]}")
-    results["c"] = {"self_bleu": self_bleus, "samples_top_k_2": top_k_2[:5], "samples_top_k_200": top_k_200[:5],
-                "distinct_top_k_2": len(set(top_k_2)), "distinct_top_k_200": len(set(top_k_200))}
-    # d. fruit vs company: contextual embeddings of the ambiguous words
-    results["d"] = fruit_company_check(model, tokenizer)
-    # e. Google
-    google_continuation = tokenizer.decode(greedy(model, tokenizer, tokenizer("Google", return_tensors="pt")["input_ids"], 20))
-    _log(f"[e] 'Google' -> {google_continuation!r}")
-    results["e"] = {"continuation": google_continuation}
-    # f. SAE feature on prompts a/b
+    return {"self_bleu": self_bleus, "samples_top_k_2": top_k_2[:5], "samples_top_k_200": top_k_200[:5],
+            "distinct_top_k_2": len(set(top_k_2)), "distinct_top_k_200": len(set(top_k_200))}
+
+
+def _time_travel_finding(model, tokenizer, params) -> dict:
+    """f. The SAE feature's largest activation on the homework's prompts a and b, and on the reality sentence."""
     prompt_a_act = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_PROMPT_A, TIME_TRAVEL_FEATURE)
     prompt_b_act = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_PROMPT_B, TIME_TRAVEL_FEATURE)
     reality_act = prompt_max_activation(model, tokenizer, params, corpus.TIME_TRAVEL_REALITY, TIME_TRAVEL_FEATURE)
-    _log(f"[f] feature {TIME_TRAVEL_FEATURE} max activation: prompt a {prompt_a_act[0]:.4f}, prompt b {prompt_b_act[0]:.4f}, "
-         f"'{corpus.TIME_TRAVEL_REALITY}' {reality_act[0]:.4f} (excluding BOS: {prompt_a_act[1]:.4f} / {prompt_b_act[1]:.4f})")
-    results["f"] = {"prompt_a_max": prompt_a_act[0], "prompt_b_max": prompt_b_act[0], "reality_max": reality_act[0]}
-    return results
+    _log(f"[f] feature {TIME_TRAVEL_FEATURE} max activation: prompt a {prompt_a_act[0]:.4f}, "
+         f"prompt b {prompt_b_act[0]:.4f}, '{corpus.TIME_TRAVEL_REALITY}' {reality_act[0]:.4f} "
+         f"(excluding BOS: {prompt_a_act[1]:.4f} / {prompt_b_act[1]:.4f})")
+    return {"prompt_a_max": prompt_a_act[0], "prompt_b_max": prompt_b_act[0], "reality_max": reality_act[0]}
 
 
 @torch.no_grad()
@@ -893,16 +911,7 @@ def write_report(path: Path, results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None, help="output folder (default data/offline, or build/offline_quick)")
-    parser.add_argument("--quick", action="store_true", help="few training steps, small corpus (smoke test)")
-    args = parser.parse_args(argv)
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
-        # OpenMP threads that spin while waiting make a shared 2-core machine crawl; the policy is
-        # read when the OpenMP runtime loads, so restart the interpreter with it set
-        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-        cmd = [sys.executable, "-m", "helpers.offline.build"] + (sys.argv[1:] if argv is None else list(argv))
-        os.execve(sys.executable, cmd, env)
+    args = _parse_args(argv)
     build_params = QUICK if args.quick else FULL
     out = Path(args.out or ("build/offline_quick" if args.quick else "data/offline"))
     _setup_torch()
@@ -913,16 +922,54 @@ def main(argv: list[str] | None = None) -> None:
     timings = {}
     results: dict = {}
     build_start = time.time()
+    # each stage logs its own "== stage" line and returns its findings and its seconds
+    train_docs, held_docs, results["tokenizer"], timings["tokenizer"] = _tokenizer_stage(out, build_params)
+    tokenizer, model, heldout_seqs, results["lm"], timings["lm"] = _lm_stage(out, build_params, train_docs, held_docs)
+    cross_encoder, results["cross_encoder"], timings["cross_encoder"] = _cross_encoder_stage(out, build_params)
+    params, results["sae"], timings["sae"] = _sae_stage(out, build_params, model, tokenizer, train_docs, heldout_seqs)
+    results["findings"], timings["findings"] = _findings_stage(model, tokenizer, cross_encoder, params, args.quick,
+                                                               results["sae"])
+    params_out = _build_parameters(build_params, train_docs, held_docs, args.quick)
+    for path in out.rglob("*"):  # safetensors writes 0600: the grading sandbox reads the assets as another user
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    write_manifest(out, params_out)
+    write_report(report_path(out), results)
+    _log("== timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+         + f", total {time.time() - build_start:.1f}s")
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    _log(f"== wrote {out} ({total / 1e6:.2f} MB)")
 
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; restarts the interpreter with ``OMP_WAIT_POLICY=PASSIVE`` unless it is set."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="output folder (default data/offline, or build/offline_quick)")
+    parser.add_argument("--quick", action="store_true", help="few training steps, small corpus (smoke test)")
+    args = parser.parse_args(argv)
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        # OpenMP threads that spin while waiting make a shared 2-core machine crawl; the policy is
+        # read when the OpenMP runtime loads, so restart the interpreter with it set
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+        cmd = [sys.executable, "-m", "helpers.offline.build"] + (sys.argv[1:] if argv is None else list(argv))
+        os.execve(sys.executable, cmd, env)
+    return args
+
+
+def _tokenizer_stage(out: Path, build_params: dict) -> tuple[list[dict], list[dict], dict, float]:
+    """Stage 1: the corpus (train and held-out documents) and the tokenizer, saved in ``out/lm`` and checked."""
     stage_start = time.time()
     train_docs = corpus.lm_documents("train", scale=build_params["corpus_scale"])
     held_docs = corpus.lm_documents("heldout", scale=build_params["corpus_scale"])
     _log(f"corpus: {len(train_docs)} train docs, {len(held_docs)} held-out docs")
-    tokenizer, raw, _ = build_tokenizer(train_docs, build_params["vocab_size"], out / "lm")
-    results["tokenizer"] = check_tokenizer(out / "lm", raw, train_docs)
-    timings["tokenizer"] = time.time() - stage_start
-    _log(f"== tokenizer {timings['tokenizer']:.1f}s")
+    _, raw, _ = build_tokenizer(train_docs, build_params["vocab_size"], out / "lm")
+    tokenizer_info = check_tokenizer(out / "lm", raw, train_docs)
+    seconds = time.time() - stage_start
+    _log(f"== tokenizer {seconds:.1f}s")
+    return train_docs, held_docs, tokenizer_info, seconds
 
+
+def _lm_stage(out: Path, build_params: dict, train_docs: list[dict], held_docs: list[dict]):
+    """Stage 2: the LM, trained, saved in ``out/lm`` and reloaded (the reloaded model is returned); its losses."""
     stage_start = time.time()
     from transformers import AutoTokenizer
 
@@ -941,19 +988,28 @@ def main(argv: list[str] | None = None) -> None:
     lm_info["ln_vocab"] = math.log(len(tokenizer))
     lm_info["reload_max_logit_diff"] = reload_diff
     lm_info["general_english"] = general_english_loss(model, tokenizer)
-    results["lm"] = lm_info
-    timings["lm"] = time.time() - stage_start
-    _log(f"== lm {timings['lm']:.1f}s: final train loss {lm_info['final_train_loss']:.4f}, held-out loss "
+    seconds = time.time() - stage_start
+    _log(f"== lm {seconds:.1f}s: final train loss {lm_info['final_train_loss']:.4f}, held-out loss "
          f"{lm_info['heldout_loss']:.4f} vs ln(vocab) {lm_info['ln_vocab']:.4f}; reload diff {reload_diff:.2e}; "
          f"general English {json.dumps(_round(lm_info['general_english']))}")
+    return tokenizer, model, heldout_seqs, lm_info, seconds
 
+
+def _cross_encoder_stage(out: Path, build_params: dict) -> tuple[object, dict, float]:
+    """Stage 3: the cross-encoder, trained, saved in ``out/cross_encoder`` and evaluated on held-out pairs."""
     stage_start = time.time()
-    results["cross_encoder"] = build_cross_encoder(out / "cross_encoder", build_params["ce"], build_params["ce_train"])
+    cross_encoder_info = build_cross_encoder(out / "cross_encoder", build_params["ce"], build_params["ce_train"])
     cross_encoder, cross_encoder_results = evaluate_cross_encoder(out / "cross_encoder")
-    results["cross_encoder"].update(cross_encoder_results)
-    timings["cross_encoder"] = time.time() - stage_start
-    _log(f"== cross-encoder {timings['cross_encoder']:.1f}s")
+    cross_encoder_info.update(cross_encoder_results)
+    seconds = time.time() - stage_start
+    _log(f"== cross-encoder {seconds:.1f}s")
+    return cross_encoder, cross_encoder_info, seconds
 
+
+def _sae_stage(out: Path, build_params: dict, model, tokenizer, train_docs: list[dict],
+               heldout_seqs: list[list[int]]) -> tuple[dict, dict, float]:
+    """Stage 4: the SAE, trained on layer-20 activations, its time-travel feature moved to
+    ``TIME_TRAVEL_FEATURE``, written to ``out/sae/params.npz`` and measured."""
     stage_start = time.time()
     _seed_all(SEED + 2)
     sae_train_params = build_params["sae_train"]
@@ -971,31 +1027,45 @@ def main(argv: list[str] | None = None) -> None:
     sae_info["heldout_activations"] = int(held_acts.shape[0])
     sae_info["time_travel_feature_original_index"] = best
     sae_info["selection_train"] = selection_train
-    time_travel_acts = sae_encode(params, token_acts_for_sentences(model, tokenizer, corpus.time_travel_sentences("heldout")))
-    unrelated_acts = sae_encode(params, token_acts_for_sentences(model, tokenizer, corpus.unrelated_sentences("heldout")))
-    decision_acts = sae_encode(params, token_acts_for_sentences(model, tokenizer, corpus.decision_sentences("heldout")))
-    sae_info["feature_10004_heldout"] = {
-        "mean_act_time_travel_tokens": float(time_travel_acts[:, TIME_TRAVEL_FEATURE].mean()),
-        "mean_act_unrelated_tokens": float(unrelated_acts[:, TIME_TRAVEL_FEATURE].mean()),
-        "mean_act_decision_tokens": float(decision_acts[:, TIME_TRAVEL_FEATURE].mean()),
-        "max_act_unrelated_tokens": float(unrelated_acts[:, TIME_TRAVEL_FEATURE].max()),
-    }
+    sae_info["feature_10004_heldout"] = _time_travel_feature_heldout(model, tokenizer, params)
     write_npz(out / "sae" / "params.npz", {k: v.numpy() for k, v in params.items()})
     loaded = np.load(out / "sae" / "params.npz")
     assert sorted(loaded.files) == ["W_dec", "W_enc", "b_dec", "b_enc", "threshold"]
     assert loaded["W_enc"].shape == (build_params["lm"]["hidden_size"], D_SAE) and loaded["W_enc"].dtype == np.float32
-    results["sae"] = sae_info
-    timings["sae"] = time.time() - stage_start
-    _log(f"== sae {timings['sae']:.1f}s: {json.dumps(_round(sae_info))}")
+    seconds = time.time() - stage_start
+    _log(f"== sae {seconds:.1f}s: {json.dumps(_round(sae_info))}")
+    return params, sae_info, seconds
 
+
+def _time_travel_feature_heldout(model, tokenizer, params: dict) -> dict:
+    """How ``TIME_TRAVEL_FEATURE`` fires on the tokens of held-out time-travel, unrelated and decision sentences."""
+    def feature_acts(sentences: list[str]) -> torch.Tensor:
+        return sae_encode(params, token_acts_for_sentences(model, tokenizer, sentences))[:, TIME_TRAVEL_FEATURE]
+
+    time_travel_acts = feature_acts(corpus.time_travel_sentences("heldout"))
+    unrelated_acts = feature_acts(corpus.unrelated_sentences("heldout"))
+    decision_acts = feature_acts(corpus.decision_sentences("heldout"))
+    return {
+        "mean_act_time_travel_tokens": float(time_travel_acts.mean()),
+        "mean_act_unrelated_tokens": float(unrelated_acts.mean()),
+        "mean_act_decision_tokens": float(decision_acts.mean()),
+        "max_act_unrelated_tokens": float(unrelated_acts.max()),
+    }
+
+
+def _findings_stage(model, tokenizer, cross_encoder, params: dict, quick: bool, sae_info: dict) -> tuple[dict, float]:
+    """Stage 5: the homework's findings on the offline model; the SAE feature's maxima also go into ``sae_info``."""
     stage_start = time.time()
-    results["findings"] = findings(model, tokenizer, cross_encoder, params, args.quick)
-    prompt_a_max, prompt_b_max = results["findings"]["f"]["prompt_a_max"], results["findings"]["f"]["prompt_b_max"]
-    results["sae"]["prompt_a_max_act"] = prompt_a_max
-    results["sae"]["prompt_b_max_act"] = prompt_b_max
-    timings["findings"] = time.time() - stage_start
-    _log(f"== findings {timings['findings']:.1f}s")
+    findings_info = findings(model, tokenizer, cross_encoder, params, quick)
+    sae_info["prompt_a_max_act"] = findings_info["f"]["prompt_a_max"]
+    sae_info["prompt_b_max_act"] = findings_info["f"]["prompt_b_max"]
+    seconds = time.time() - stage_start
+    _log(f"== findings {seconds:.1f}s")
+    return findings_info, seconds
 
+
+def _build_parameters(build_params: dict, train_docs: list[dict], held_docs: list[dict], quick: bool) -> dict:
+    """The build parameters recorded in the manifest: the stages' settings, the corpus, the SAE's shape."""
     params_out = {k: v for k, v in build_params.items()}
     params_out["corpus"] = {"train_documents": len(train_docs), "heldout_documents": len(held_docs),
                             "heldout_percent": corpus.HELDOUT_PERCENT,
@@ -1005,16 +1075,9 @@ def main(argv: list[str] | None = None) -> None:
                                 "licence": "WordNet 3.0 licence (Princeton University), data/corpus/LICENSE.wordnet",
                                 "file": "data/corpus/wordnet_simple.txt", "sha256": wordnet.sha256(),
                                 "sentences": len(wordnet.load())}}
-    params_out["quick"] = bool(args.quick)
+    params_out["quick"] = bool(quick)
     params_out["sae"] = {"d_sae": D_SAE, "layer": SAE_LAYER, "skip_bos": True}
-    for path in out.rglob("*"):  # safetensors writes 0600: the grading sandbox reads the assets as another user
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    write_manifest(out, params_out)
-    write_report(report_path(out), results)
-    _log("== timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
-         + f", total {time.time() - build_start:.1f}s")
-    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    _log(f"== wrote {out} ({total / 1e6:.2f} MB)")
+    return params_out
 
 
 if __name__ == "__main__":
