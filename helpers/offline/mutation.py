@@ -110,7 +110,28 @@ TESTS = (
     "tests/test_embeddings.py",
     "tests/test_generation.py",
     "tests/test_testtime.py",
+    "tests/test_hub_mutants.py",
 )
+# The science helpers: the tests that call each one (a subset of TESTS). A run of only these modules (`--only`) selects
+# just these files: mutmut's stats pass over the whole fast selection would otherwise take minutes before the first
+# mutant. Every module of a run must be listed here for the restriction to apply; else the whole of TESTS runs.
+SCIENCE = ("tests/test_backend.py", "tests/test_backend_errors.py", "tests/test_bad_input.py")
+MODULE_TESTS: dict[str, tuple[str, ...]] = {
+    "helpers/hub.py": ("tests/test_backend.py", "tests/test_backend_errors.py", "tests/test_colab.py",
+                       "tests/test_hub_mutants.py"),
+    "helpers/backend.py": (*SCIENCE, "tests/test_backend_mutants.py"),
+    "helpers/sae.py": ("tests/test_sae.py", "tests/test_sae_helpers.py", "tests/test_bad_input.py",
+                       "tests/test_science_mutants.py"),
+    "helpers/hooks.py": ("tests/test_hooks.py", "tests/test_bad_input.py", "tests/test_science_mutants.py"),
+    "helpers/attention.py": ("tests/test_attention.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                             "tests/test_science_mutants.py"),
+    "helpers/embeddings.py": ("tests/test_embeddings.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                              "tests/test_science_mutants.py"),
+    "helpers/generation.py": ("tests/test_generation.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                              "tests/test_science_mutants.py"),
+    "helpers/testtime.py": ("tests/test_testtime.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                            "tests/test_science_mutants.py"),
+}
 ALSO_COPY = ("data", "notebooks", "README.md", "Makefile", "requirements.txt", "requirements-dev.txt",
              "requirements-lock.txt", ".ci")
 
@@ -222,10 +243,17 @@ def _setup_cfg(modules: list[str], tests: list[str]) -> str:
             + "timeout_multiplier = 10.0\n")
 
 
+def selection(modules: list[str]) -> list[str]:
+    """The test files of a run: those of MODULE_TESTS when every module has an entry there, else all of TESTS."""
+    if modules and all(m in MODULE_TESTS for m in modules):
+        return list(dict.fromkeys(t for m in modules for t in MODULE_TESTS[m]))
+    return list(TESTS)
+
+
 def run(out: Path, modules: list[str], jobs: int) -> float:
     """Run mutmut over ``modules`` in a fresh ``out/work``; returns the seconds it took."""
     work = _workdir(out)
-    tests = [t for t in TESTS if (REPO_ROOT / t.split("::")[0]).exists()]
+    tests = [t for t in selection(modules) if (REPO_ROOT / t.split("::")[0]).exists()]
     (work / "setup.cfg").write_text(_setup_cfg(modules, tests), encoding="utf-8")
     env = {**os.environ, "LAB_BACKEND": "offline", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
