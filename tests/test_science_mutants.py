@@ -1,0 +1,397 @@
+"""The science helpers (sae, hooks, attention, embeddings, generation, testtime), pinned where mutation testing found
+them unpinned. Expected values are worked out by hand on small inputs (a word-level stand-in tokenizer, hand-made
+attention rows and vectors) or read from the model itself by another route; nothing is recomputed the way the
+helper computes it."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import sae as sae_mod
+from helpers.numerics import NumericsError
+from helpers.sae import JumpReLUSAE, active_features, activation_density, neuronpedia_url, top_activating_tokens
+
+
+class WordTokenizer:
+    """A word-level stand-in: id 2 is ``<bos>``, every word one id, ``decode`` joins the words with spaces.
+
+    ``bos=False``: the tokenizer has no ``<bos>`` at all; ``prepend=False``: it has one but does not add it."""
+
+    def __init__(self, bos=True, prepend=True):
+        self.words = ["<pad>", "<eos>", "<bos>"]
+        self.bos_token_id = 2 if bos else None
+        self.prepend = bos and prepend
+
+    def _id(self, word):
+        if word not in self.words:
+            self.words.append(word)
+        return self.words.index(word)
+
+    def __call__(self, text, return_tensors=None):
+        ids = ([2] if self.prepend else []) + [self._id(w) for w in text.split()]
+        return type("Encoding", (), {"input_ids": torch.tensor([ids])})()
+
+    def convert_ids_to_tokens(self, ids):
+        return [self.words[i] for i in ids]
+
+    def decode(self, ids):
+        return " ".join(self.words[int(i)] for i in ids)
+
+
+# --- sae ---------------------------------------------------------------------------------------------------
+
+
+def _npz(path, d_model=3, d_sae=4, **override):
+    arrays = {"W_enc": np.arange(d_model * d_sae, dtype=np.float64).reshape(d_model, d_sae),
+              "W_dec": np.ones((d_sae, d_model)), "b_enc": np.zeros(d_sae), "b_dec": np.array([1.0, 2.0, 3.0][:d_model]),
+              "threshold": np.full(d_sae, 0.5)}
+    arrays.update(override)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+def test_sae_file_loads_as_a_frozen_float32_module(tmp_path):
+    sae = JumpReLUSAE.from_npz(_npz(tmp_path / "p.npz"))
+    assert (sae.d_model, sae.d_sae) == (3, 4) and not sae.training
+    for name in sae_mod.NPZ_KEYS:
+        param = getattr(sae, name)
+        assert param.dtype == torch.float32 and not param.requires_grad
+    assert sae.W_enc[2, 3].item() == 11.0 and sae.threshold.tolist() == [0.5] * 4
+
+
+def test_sae_file_errors_name_what_is_wrong(tmp_path):
+    path = _npz(tmp_path / "p.npz", threshold=None, b_enc=None)
+    with pytest.raises(ValueError) as info:
+        JumpReLUSAE.from_npz(path)
+    assert str(info.value) == (f"{path} is not a Gemma Scope SAE file: missing arrays ['b_enc', 'threshold'] "
+                               "(expected ['W_enc', 'W_dec', 'b_enc', 'b_dec', 'threshold']).")
+    for key, bad, expected in [("b_dec", np.zeros(4), "(3,)"), ("threshold", np.zeros(3), "(4,)"),
+                               ("b_enc", np.zeros(5), "(4,)"), ("W_dec", np.zeros((3, 4)), "(4, 3)")]:
+        path = _npz(tmp_path / f"{key}.npz", **{key: bad})
+        with pytest.raises(ValueError) as info:
+            JumpReLUSAE.from_npz(path)
+        assert str(info.value) == f"{path}: {key} has shape {bad.shape}, expected {expected} for W_enc (3, 4)."
+
+
+def test_decode_is_acts_times_w_dec_plus_b_dec(tmp_path):
+    sae = JumpReLUSAE.from_npz(_npz(tmp_path / "p.npz"))
+    acts = torch.tensor([[0.0, 1.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    out = sae.decode(acts)  # W_dec all ones: each output is the sum of the acts, plus b_dec
+    assert out.dtype == torch.float32 and out.tolist() == [[4.0, 5.0, 6.0], [1.0, 2.0, 3.0]]
+    with pytest.raises(ValueError) as info:
+        sae.decode(torch.zeros(2, 3))
+    assert str(info.value) == "decode expects activations of size d_sae=4, got last dimension 3."
+    with pytest.raises(NumericsError, match="SAE activations"):
+        sae.decode(torch.tensor([0.0, float("nan"), 0.0, 0.0]))
+
+
+def test_active_features_count_only_positive_activations():
+    acts = torch.tensor([[[0.0, -1.0, 0.5, 2.0], [1e-6, 0.0, 0.0, -3.0]]])
+    assert active_features(acts).tolist() == [[2, 1]]
+
+
+def test_activation_density_is_the_share_of_positive_tokens():
+    density = activation_density(torch.tensor([[0.0, -2.0], [3.0, 0.0]]))
+    assert density == 0.25 and type(density) is float
+    with pytest.raises(ValueError) as info:
+        activation_density(torch.zeros(0))
+    assert str(info.value) == "activation_density needs at least one token activation."
+
+
+def test_top_tokens_with_their_context_from_a_word_tokenizer():
+    tok = WordTokenizer()
+    texts = ["a b c d e f", "x y"]
+    acts = [torch.tensor([9.0, 1.0, 2.0, 3.0, 7.0, 4.0, 5.0]), torch.tensor([[9.0], [6.0], [0.5]])]
+    top, kept = top_activating_tokens(tok, texts, acts, k=3, context=2)
+    assert [(t.activation, t.token, t.text_index, t.position) for t in top] == [
+        (7.0, "d", 0, 4), (6.0, "x", 1, 1), (5.0, "f", 0, 6)]
+    assert [t.context for t in top] == ["b c[[d]]", "[[x]]", "d e[[f]]"]  # never <bos>, at most 2 words before
+    assert kept.tolist() == [1.0, 2.0, 3.0, 7.0, 4.0, 5.0, 6.0, 0.5] and kept.dtype == torch.float32
+    top, _ = top_activating_tokens(tok, texts, acts, k=1, context=0)
+    assert top[0].context == "[[d]]"
+    everything, _ = top_activating_tokens(tok, texts, acts, k=8)  # k = every token: allowed
+    assert [t.activation for t in everything] == [7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.5]
+    assert everything[0].context == "a b c[[d]]"  # the default context of 4 reaches back to the first word
+
+
+def test_top_tokens_without_a_bos_token_keep_position_zero():
+    tok = WordTokenizer(bos=False)
+    top, kept = top_activating_tokens(tok, ["p q"], [torch.tensor([3.0, 1.0])], k=2)
+    assert [(t.token, t.position, t.context) for t in top] == [("p", 0, "[[p]]"), ("q", 1, "p[[q]]")]
+    assert kept.tolist() == [3.0, 1.0]
+    top, kept = top_activating_tokens(WordTokenizer(prepend=False), ["p q"], [torch.tensor([3.0, 1.0])], k=1)
+    assert kept.tolist() == [3.0, 1.0] and (top[0].position, top[0].context) == (0, "[[p]]")
+
+
+def test_top_tokens_refuse_bad_input_with_clear_words():
+    tok = WordTokenizer()
+    acts = [torch.tensor([0.0, 1.0, 2.0])]
+    for texts in ("a b", []):
+        with pytest.raises(ValueError) as info:
+            top_activating_tokens(tok, texts, acts)
+        assert str(info.value) == "top_activating_tokens needs a list of at least one text."
+    with pytest.raises(ValueError) as info:
+        top_activating_tokens(tok, ["a b"], acts, k=3)
+    assert str(info.value) == ("k=3 is more than the 2 tokens of these texts (<bos> excluded): use k in 1..2.")
+    with pytest.raises(ValueError) as info:
+        top_activating_tokens(tok, ["a b"], [torch.zeros(4)], k=1)
+    assert str(info.value) == "text 0 has 3 tokens (<bos> included) but 4 activations."
+    with pytest.raises(ValueError, match="k \\(how many top tokens\\)"):
+        top_activating_tokens(tok, ["a b"], acts, k=0)
+    with pytest.raises(ValueError, match="context"):
+        top_activating_tokens(tok, ["a b"], acts, k=1, context=-1)
+    assert top_activating_tokens(tok, ["a b"], acts, k=1, context=0)[0][0].context == "[[b]]"
+    with pytest.raises(NumericsError, match="text 0"):
+        top_activating_tokens(tok, ["a b"], [torch.tensor([0.0, float("inf"), 1.0])], k=1)
+
+
+def test_neuronpedia_urls():
+    assert neuronpedia_url(0, layer=25, width="1m", embed=False) == "https://neuronpedia.org/gemma-2-2b/25-gemmascope-res-1m/0"
+    assert neuronpedia_url(7, layer=0, width="65k") == "https://neuronpedia.org/gemma-2-2b/0-gemmascope-res-65k/7?embed=true"
+    for width in ("16k", "131k", "262k", "524k"):
+        assert neuronpedia_url(1, width=width).endswith(f"-gemmascope-res-{width}/1?embed=true")
+    with pytest.raises(ValueError, match=r"0\.\.25"):
+        neuronpedia_url(1, layer=26)
+    with pytest.raises(ValueError, match="feature"):
+        neuronpedia_url(-1)
+    with pytest.raises(ValueError) as info:
+        neuronpedia_url(1, width="32k")
+    assert str(info.value) == ("width '32k' is not a Gemma Scope residual SAE width: use '16k', '65k', '131k', '262k', "
+                               "'524k' or '1m'.")
+
+
+# --- generation --------------------------------------------------------------------------------------------
+
+from types import SimpleNamespace  # noqa: E402
+
+from helpers import generation  # noqa: E402
+from helpers.generation import FiniteLogits, check_max_new_tokens, check_positive, check_top_k, check_top_p  # noqa: E402
+
+
+def _window_model(window):
+    return SimpleNamespace(config=SimpleNamespace(max_position_embeddings=window))
+
+
+def test_max_new_tokens_must_fit_next_to_the_prompt():
+    model = _window_model(10)
+    assert check_max_new_tokens(1) == 1 and check_max_new_tokens(10**6) == 10**6  # no model: no upper bound
+    assert check_max_new_tokens(3, model, 7) == 3  # 7 + 3 = 10 fills the window exactly
+    assert check_max_new_tokens(10, model) == 10  # prompt_len defaults to 0
+    with pytest.raises(ValueError) as info:
+        check_max_new_tokens(4, model, 7)
+    assert str(info.value) == ("max_new_tokens=4 is out of range: use 1..3: the prompt has 7 tokens and the model's "
+                               "context window of 10 tokens (model.config.max_position_embeddings) holds the prompt "
+                               "and the new tokens together.")
+    assert check_max_new_tokens(1, model, 9) == 1
+    with pytest.raises(ValueError) as info:
+        check_max_new_tokens(1, model, 10)
+    assert str(info.value) == ("the prompt has 10 tokens, which fills the model's context window of 10 tokens "
+                               "(model.config.max_position_embeddings): shorten the prompt.")
+    with pytest.raises(ValueError, match="max_new_tokens=0"):
+        check_max_new_tokens(0, model, 2)
+    with pytest.raises(TypeError, match="max_new_tokens"):
+        check_max_new_tokens(2.0)
+
+
+def test_top_k_values():
+    assert check_top_k(None) is None and check_top_k(0) is None
+    assert check_top_k(5) == 5 and check_top_k(5, vocab=5) == 5
+    with pytest.raises(ValueError) as info:
+        check_top_k(6, vocab=5)
+    assert str(info.value) == "top_k=6 is more than the vocabulary's 5 tokens: use 1..5 (or None for no top-k filter)."
+    with pytest.raises(ValueError) as info:
+        check_top_k(-1)
+    assert str(info.value) == "top_k must be ≥ 1, or None/0 for no top-k filter; got -1."
+    for bad in (True, 2.0, "3"):
+        with pytest.raises(TypeError) as info:
+            check_top_k(bad)
+        assert str(info.value) == f"top_k must be an integer ≥ 1 (or None for no top-k filter), got {bad!r}."
+
+
+def test_top_p_values():
+    assert check_top_p(None) is None
+    assert check_top_p(0) == 0.0 and type(check_top_p(1)) is float and check_top_p(1) == 1.0
+    assert check_top_p(0.25) == 0.25
+    for bad in (-0.01, 1.01):
+        with pytest.raises(ValueError) as info:
+            check_top_p(bad)
+        assert str(info.value) == f"top_p must lie in [0, 1], got {bad}."
+    for bad in (False, "0.5", None.__class__):
+        with pytest.raises(TypeError) as info:
+            check_top_p(bad)
+        assert str(info.value) == f"top_p must be a number in [0, 1] (or None for no top-p filter), got {bad!r}."
+
+
+def test_check_positive_defaults_to_one():
+    assert check_positive(1, "n") == 1 and check_positive(0, "n", minimum=0) == 0
+    with pytest.raises(ValueError, match="n=0"):
+        check_positive(0, "n")
+
+
+def test_finite_logits_passes_minus_inf_and_stops_nan_and_plus_inf():
+    scores = torch.tensor([[0.0, -math.inf, 3.0]])
+    assert FiniteLogits()(torch.zeros(1, 2, dtype=torch.long), scores) is scores
+    for bad in (math.nan, math.inf):
+        with pytest.raises(NumericsError, match="logits"):
+            FiniteLogits()(None, torch.tensor([[0.0, bad, 1.0]]))
+
+
+def test_seeded_rejects_a_non_integer_seed():
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError) as info:
+            with generation.seeded(bad):
+                pass
+        assert str(info.value) == f"seed must be an integer, got {bad!r}."
+    with generation.seeded(3):
+        first = torch.rand(3)
+    torch.manual_seed(3)
+    assert torch.equal(first, torch.rand(3))  # the block drew from manual_seed(3)
+
+
+# --- testtime ----------------------------------------------------------------------------------------------
+
+from helpers import testtime  # noqa: E402
+
+
+def test_first_word_reads_letters_and_digits_after_spaces():
+    assert testtime.first_word("  Paris, France") == "paris"
+    assert testtime.first_word("\n42 is it") == "42"
+    assert testtime.first_word("X") == "x"
+    assert testtime.first_word(", no") == "" and testtime.first_word("") == ""
+
+
+def test_blocks_cut_the_samples_in_consecutive_blocks():
+    assert testtime._blocks(6, 2) == [range(0, 2), range(2, 4), range(4, 6)]
+    assert testtime._blocks(3, 3) == [range(0, 3)]
+    assert testtime._blocks(4, 1) == [range(0, 1), range(1, 2), range(2, 3), range(3, 4)]
+    for size in (0, 4, -2):
+        with pytest.raises(ValueError) as info:
+            testtime._blocks(6, size)
+        assert str(info.value) == f"N={size} must divide the 6 samples of each question."
+
+
+def test_accuracy_vs_n_counted_by_hand():
+    answers = [["a", "b", "b", "b"], ["c", "c", "d", "c"]]
+    scores = [[0.9, 0.1, 0.2, 0.3], [0.1, 0.2, 0.9, 0.3]]
+    targets = ["a", "c"]
+
+    def best(block, block_scores):
+        return block[max(range(len(block)), key=lambda i: block_scores[i])]
+
+    def first(block, block_scores):
+        assert block_scores == [0.0] * len(block)  # no scores: every sample scores 0
+        return block[0]
+
+    # N=1: q0 hits 1 of 4, q1 hits 3 of 4 -> 4/8. N=2: q0 [a,b]->a hit, [b,b] miss; q1 [c,c] hit, [d,c]->d miss -> 2/4.
+    # N=4: q0 -> a hit; q1 -> d miss -> 1/2.
+    assert testtime.accuracy_vs_n(best, answers, scores, targets, [1, 2, 4]) == [0.5, 0.5, 0.5]
+    assert testtime.accuracy_vs_n(best, answers, torch.tensor(scores), targets, [4]) == [0.5]
+    # first sample of each block: N=1 4/8; N=2: a hit, b miss, c hit, d miss -> 2/4; N=4: a hit, c hit -> 1.0
+    assert testtime.accuracy_vs_n(first, answers, None, targets, [1, 2, 4]) == [0.5, 0.5, 1.0]
+
+
+def test_pass_at_n_counted_by_hand():
+    answers = [["x", "a", "x", "x"], ["x", "x", "x", "x"], ["b", "b", "b", "b"]]
+    # N=1: 1 + 0 + 4 of 12; N=2: 1 + 0 + 2 of 6; N=4: 1 + 0 + 1 of 3
+    assert testtime.pass_at_n(answers, ["a", "a", "b"], [1, 2, 4]) == [5 / 12, 3 / 6, 2 / 3]
+
+
+class FakeCrossEncoder:
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, pairs, batch_size, show_progress_bar):
+        self.calls.append((list(pairs), batch_size, show_progress_bar))
+        return [float(len(b)) for _, b in pairs]
+
+
+def test_cross_encoder_scores_pair_each_prompt_with_its_full_text():
+    model = FakeCrossEncoder()
+    scores = testtime.cross_encoder_scores(model, ["Q1 ", "Q22 "], [["a", "bb"], ["ccc", ""]])
+    assert model.calls == [([("Q1 ", "Q1 a"), ("Q1 ", "Q1 bb"), ("Q22 ", "Q22 ccc"), ("Q22 ", "Q22 ")], 64, False)]
+    assert scores.dtype == torch.float32 and scores.tolist() == [[4.0, 5.0], [7.0, 4.0]]
+
+
+def test_answer_length_is_the_shortest_prefix_that_spells_the_whole_answer():
+    tok = WordTokenizer(bos=False)
+    tok.decode = lambda ids, skip_special_tokens=True: "".join(tok.words[int(i)] for i in ids)
+    ids = [tok._id(p) for p in ("Par", "is", " is", " nice")]
+    assert testtime._answer_length(tok, ids, "paris") == 2  # "Par" alone spells "par", "Paris" is whole
+    assert testtime._answer_length(tok, ids[:2], "paris") == 2  # the whole completion
+    assert testtime._answer_length(tok, ids, "nope") == 4  # never spelled: every token
+    assert testtime._answer_length(tok, [tok._id("42")], "42") == 1
+
+
+# --- embeddings --------------------------------------------------------------------------------------------
+
+from helpers import embeddings  # noqa: E402
+
+
+def test_cosine_similarity_matrix_by_hand():
+    sim = embeddings.cosine_similarity_matrix(torch.tensor([[3.0, 4.0], [4.0, -3.0], [-6.0, -8.0]], dtype=torch.float64))
+    assert sim.dtype == torch.float32
+    torch.testing.assert_close(sim, torch.tensor([[1.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 1.0]]))
+    assert embeddings.cosine_similarity_matrix(torch.tensor([[2.0, 0.0]])).tolist() == [[1.0]]
+    for bad in (torch.zeros(0, 3), torch.zeros(3)):
+        with pytest.raises(ValueError) as info:
+            embeddings.cosine_similarity_matrix(bad)
+        assert str(info.value) == f"expected vectors of shape [n, d] with n >= 1, got {tuple(bad.shape)}."
+
+
+def test_centered_by_hand():
+    out = embeddings.centered(torch.tensor([[1.0, 10.0], [3.0, 20.0]]))
+    assert out.tolist() == [[-1.0, -5.0], [1.0, 5.0]]
+    for bad in (torch.zeros(1, 3), torch.zeros(4)):
+        with pytest.raises(ValueError) as info:
+            embeddings.centered(bad)
+        assert str(info.value) == f"centering needs vectors of shape [n, d] with n >= 2, got {tuple(bad.shape)}."
+
+
+def test_mean_pool_with_padding_averages_every_position():
+    hidden = torch.tensor([[[1.0, 2.0], [5.0, 4.0], [0.0, 0.0]]])
+    assert embeddings.mean_pool_with_padding(hidden).tolist() == [[2.0, 2.0]]
+
+
+def test_perplexity_limits():
+    assert embeddings.check_perplexity(2, 1.5) == 1.5 and embeddings.check_perplexity(10, 0.01) == 0.01
+    with pytest.raises(ValueError) as info:
+        embeddings.check_perplexity(1, 0.5)
+    assert str(info.value) == "t-SNE needs at least 2 points, got 1."
+    for n, p, hint in [(7, 7, 3), (7, 0, 3), (2, 2, 1), (3, -1, 1), (11, 30, 5)]:
+        with pytest.raises(ValueError) as info:
+            embeddings.check_perplexity(n, p)
+        assert str(info.value) == (f"perplexity must be > 0 and smaller than the number of points ({n}), got {p}: "
+                                   f"try perplexity={hint} for {n} points.")
+
+
+def test_sentence_lists_are_checked():
+    with pytest.raises(TypeError) as info:
+        embeddings._check_sentences("one")
+    assert str(info.value) == "pass a list of sentences, not one string: ['one']."
+    with pytest.raises(TypeError):
+        embeddings._check_sentences(b"one")
+    with pytest.raises(ValueError) as info:
+        embeddings._check_sentences([])
+    assert str(info.value) == "the sentence list is empty: pass at least one sentence."
+    for bad, shown in [(["ok", "  "], "'  '"), (["ok", 3], "3")]:
+        with pytest.raises(ValueError) as info:
+            embeddings._check_sentences(bad)
+        assert str(info.value) == f"sentence 1 is empty or not a string: {shown}."
+    embeddings._check_sentences(["fine", "also fine"])
+
+
+def test_tsne_arguments_are_checked_before_fitting():
+    points = np.random.default_rng(0).normal(size=(6, 3))
+    with pytest.raises(ValueError) as info:
+        embeddings.tsne_2d(np.zeros(5), perplexity=2)
+    assert str(info.value) == "expected vectors of shape [n, d], got (5,)."
+    with pytest.raises(ValueError) as info:
+        embeddings.tsne_2d(points, perplexity=2, init="spectral")
+    assert str(info.value) == "init must be 'pca' or 'random', got 'spectral'."
+    with pytest.raises(ValueError, match="max_iter=249"):
+        embeddings.tsne_2d(points, perplexity=2, max_iter=249)
+    with pytest.raises(ValueError, match="seed=-1"):
+        embeddings.tsne_2d(points, perplexity=2, seed=-1)
+    with pytest.raises(NumericsError):
+        embeddings.tsne_2d(np.full((4, 2), np.nan), perplexity=2)
