@@ -112,6 +112,7 @@ TESTS = (
     "tests/test_testtime.py",
     "tests/test_hub_mutants.py",
     "tests/test_science_mutants.py",
+    "tests/test_backend_mutants.py",
 )
 # The science helpers: the tests that call each one (a subset of TESTS). A run of only these modules (`--only`) selects
 # just these files: mutmut's stats pass over the whole fast selection would otherwise take minutes before the first
