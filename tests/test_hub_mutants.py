@@ -340,3 +340,64 @@ def test_probe_is_one_quick_head_request_without_retries(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", refuse)
     assert hub.probe_hub("org/repo", "config.json", None) is failure
+
+
+# --- what the second mutation run left ---------------------------------------------------------------------
+
+
+def test_a_colab_secret_read_as_none_is_no_token(no_env_token, monkeypatch):
+    _fake_colab(monkeypatch, lambda name: None)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    lookup = hub.find_hf_token()
+    assert (lookup.token, lookup.source, lookup.colab_problem) == (None, "none", None)
+
+
+def test_offline_message_without_a_known_cache_folder(monkeypatch):
+    monkeypatch.delattr(constants, "HF_HUB_CACHE")
+    message = hub.diagnose("m", OfflineModeIsEnabled("off"), NO_TOKEN, needs_token=False)
+    assert "is not in the local cache (the Hugging Face cache).\n" in message
+
+
+def test_an_offline_check_that_fails_counts_as_online(online, monkeypatch):
+    def broken():
+        raise RuntimeError("old client")
+
+    monkeypatch.setattr(constants, "is_offline_mode", broken)
+    assert hub.hub_offline() is False
+
+
+def test_diagnose_passes_needs_token_to_the_classification():
+    err = HfHubHTTPError("403 Forbidden", response=_response(403))
+    assert hub.diagnose("m", err, _token(), needs_token=True).startswith("Could not load m: the token was accepted")
+    assert hub.diagnose("m", err, _token(), needs_token=False).startswith(
+        "Could not load m: the Hugging Face token (from env:HF_TOKEN) was rejected")
+
+
+def test_typed_cause_knows_the_httpx_of_older_hub_clients():
+    import httpx
+
+    old = httpx.ConnectError("no route")  # not a ConnectionError: found by its module
+    assert hub.typed_cause(_chain(OSError("a"), old)) is old
+
+
+def test_an_http_library_without_transport_errors_is_no_client(monkeypatch):
+    import huggingface_hub.utils
+
+    class Session:  # from a module (this test file) that defines no TransportError
+        pass
+
+    monkeypatch.setattr(huggingface_hub.utils, "get_session", lambda: Session())
+    monkeypatch.setattr(Session, "__module__", "json.decoder")
+    assert hub.hub_http_client() is None
+    assert hub.network_errors() == (ConnectionError, TimeoutError)
+
+
+def test_the_client_is_the_top_level_package_of_the_session_class(monkeypatch):
+    import huggingface_hub.utils
+
+    class Session:
+        pass
+
+    monkeypatch.setattr(Session, "__module__", "httpx2._client")  # where a session class may really live
+    monkeypatch.setattr(huggingface_hub.utils, "get_session", lambda: Session())
+    assert hub.hub_http_client() is httpx2
