@@ -161,6 +161,43 @@ def test_neuronpedia_urls():
                                "'524k' or '1m'.")
 
 
+def test_density_counts_small_positive_activations():
+    assert activation_density(torch.tensor([0.5, 0.0, 0.25, 1.0])) == 0.75
+
+
+def test_decode_names_the_last_dimension_and_follows_the_decoder_device(tmp_path):
+    sae = JumpReLUSAE.from_npz(_npz(tmp_path / "p.npz"))
+    with pytest.raises(ValueError) as info:
+        sae.decode(torch.zeros(2, 5, 3))
+    assert str(info.value) == "decode expects activations of size d_sae=4, got last dimension 3."
+    with pytest.raises(NumericsError) as info:
+        sae.decode(torch.tensor([math.inf, 0.0, 0.0, 0.0]))
+    assert str(info.value).startswith("inf/NaN in SAE activations")
+    sae.to("meta")  # a decoder on another device: the activations are moved to it
+    assert sae.decode(torch.ones(2, 4)).device.type == "meta"
+
+
+def test_top_tokens_defaults_are_ten_tokens_and_four_words_of_context():
+    tok = WordTokenizer()
+    text = "a b c d e f g h i j k l"
+    acts = torch.cat([torch.zeros(1), torch.arange(12, 0, -1, dtype=torch.float32)])  # "a" strongest, "l" weakest
+    top, _ = top_activating_tokens(tok, [text], [acts])
+    assert [t.token for t in top] == list("abcdefghij")
+    assert top[6].context == "c d e f[[g]]"
+    with pytest.raises(ValueError) as info:
+        top_activating_tokens(tok, [text], [acts], context=-1)
+    assert str(info.value) == "context (tokens shown before each one)=-1 is out of range: use 0 or more."
+
+
+def test_neuronpedia_refusals_name_the_argument():
+    with pytest.raises(ValueError) as info:
+        neuronpedia_url(-1)
+    assert str(info.value) == "feature=-1 is out of range: use 0 or more."
+    with pytest.raises(ValueError) as info:
+        neuronpedia_url(1, layer=26)
+    assert str(info.value) == "layer=26 is out of range: use 0..25 (gemma-2-2b has decoder layers 0..25)."
+
+
 # --- generation --------------------------------------------------------------------------------------------
 
 from types import SimpleNamespace  # noqa: E402
