@@ -432,3 +432,165 @@ def test_tsne_arguments_are_checked_before_fitting():
         embeddings.tsne_2d(points, perplexity=2, seed=-1)
     with pytest.raises(NumericsError):
         embeddings.tsne_2d(np.full((4, 2), np.nan), perplexity=2)
+
+
+# --- attention ---------------------------------------------------------------------------------------------
+
+from helpers import attention, hooks  # noqa: E402
+
+
+def test_generated_ids_are_the_tokens_after_the_prompt():
+    gen = attention.Generation(torch.tensor([[2, 10, 11, 12, 1]]), prompt_len=2)
+    assert gen.generated_ids.tolist() == [11, 12, 1]
+
+
+def test_heads_and_eager_attention_of_a_model(lm):
+    model, _ = lm
+    assert attention.num_heads(model) == 8 and attention.check_head(model, 7) == 7
+    with pytest.raises(IndexError) as info:
+        attention.check_head(model, 8)
+    assert str(info.value) == "head 8 is out of range: each layer of this model has heads 0..7."
+    attention.check_eager(model)
+    for impl, shown in [("sdpa", "'sdpa'"), (None, "None")]:
+        fake = SimpleNamespace(config=SimpleNamespace(_attn_implementation=impl))
+        with pytest.raises(ValueError) as info:
+            attention.check_eager(fake)
+        assert str(info.value) == (f"this model uses attn_implementation={shown}, which returns no attention weights: "
+                                   "load it with attn_implementation='eager' (helpers.backend.load_lm does).")
+    with pytest.raises(ValueError, match="attn_implementation=None"):
+        attention.check_eager(SimpleNamespace(config=SimpleNamespace()))
+
+
+def test_the_refusal_of_another_prompt_shows_its_first_40_characters():
+    prompt = "x" * 50
+    assert attention.not_the_homework_prompt(prompt) == (
+        "this helper generates from the original homework's prompt only, 'Google ' (or 'Google'), not "
+        f"{'x' * 40!r}: for another prompt call model.generate yourself (exercise 1.2 of notebook 01).")
+    assert "not 'list':" in attention.not_the_homework_prompt(["Google"])
+
+
+def test_stop_ids_of_one_id_a_list_or_none():
+    def model(eos):
+        return SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=eos))
+
+    assert attention.stop_ids(model(None)) == set()
+    assert attention.stop_ids(model(1)) == {1}
+    assert attention.stop_ids(model([1, 107])) == {1, 107} and attention.stop_ids(model((107,))) == {107}
+
+
+def test_rows_are_checked_with_clear_words():
+    with pytest.raises(ValueError) as info:
+        attention.previous_token_score([[1.0]])
+    assert str(info.value) == "expected attention rows of shape [head, query, key], got list."
+    with pytest.raises(ValueError) as info:
+        attention.first_token_score(torch.zeros(3, 3))
+    assert str(info.value) == "expected attention rows of shape [head, query, key], got (3, 3)."
+    with pytest.raises(ValueError) as info:
+        attention.previous_token_score(torch.zeros(1, 3, 4), first_query=2)
+    assert str(info.value) == ("3 rows from query position 2 need at least 5 keys, but the rows have 4: first_query is "
+                               "the position of the first row's query.")
+    attention.previous_token_score(torch.zeros(1, 3, 5), first_query=2)  # exactly enough keys
+    with pytest.raises(ValueError, match="first_query=-1"):
+        attention.first_token_score(torch.zeros(1, 1, 3), first_query=-1)
+    with pytest.raises(ValueError) as info:
+        attention.first_token_score(torch.ones(2, 1, 1))
+    assert str(info.value) == "first_token_score needs a query at position 1 or later."
+    with pytest.raises(ValueError) as info:
+        attention.previous_token_score(torch.ones(2, 1, 1))
+    assert str(info.value) == "previous_token_score needs a query at position 1 or later."
+
+
+def test_head_scores_by_hand():
+    rows = torch.tensor([  # head 0, queries 0..2 over keys 0..2
+        [[1.0, 0.0, 0.0], [0.2, 0.8, 0.0], [0.1, 0.6, 0.3]],
+        [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.5, 0.25, 0.25]]])
+    # previous token: head 0 (0.2 + 0.6) / 2, head 1 (0.9 + 0.25) / 2; query 0 skipped
+    torch.testing.assert_close(attention.previous_token_score(rows), torch.tensor([0.4, 0.575]))
+    torch.testing.assert_close(attention.first_token_score(rows), torch.tensor([0.15, 0.7]))
+    # the last two rows, given as queries 1 and 2: the same rows, the same scores
+    torch.testing.assert_close(attention.previous_token_score(rows[:, 1:], first_query=1), torch.tensor([0.4, 0.575]))
+    torch.testing.assert_close(attention.first_token_score(rows[:, 1:], first_query=1), torch.tensor([0.15, 0.7]))
+
+
+def _greedy_by_hand(model, ids, steps):
+    """Greedy decoding with one full forward pass per token (no cache, no generate)."""
+    ids = ids.clone()
+    for _ in range(steps):
+        with torch.no_grad():
+            nxt = model(ids).logits[0, -1].argmax()
+        ids = torch.cat([ids, nxt.view(1, 1)], dim=1)
+    return ids
+
+
+def test_greedy_generate_is_argmax_decoding_of_the_homework_prompt(lm):
+    model, tokenizer = lm
+    gen = attention.greedy_generate(model, tokenizer, "Google ", max_new_tokens=6, stop_at_eos=False)
+    prompt = tokenizer("Google ", return_tensors="pt").input_ids
+    assert gen.prompt_len == prompt.shape[1] and gen.input_ids.shape == (1, prompt.shape[1] + 6)
+    assert torch.equal(gen.input_ids, _greedy_by_hand(model, prompt, 6))
+    assert gen.input_ids.device.type == "cpu"
+    default = attention.greedy_generate(model, tokenizer, "Google")
+    assert default.input_ids.shape[1] - default.prompt_len <= 20
+    with pytest.raises(ValueError, match="original homework's prompt only"):
+        attention.greedy_generate(model, tokenizer, "Google  ")
+
+
+# --- hooks -------------------------------------------------------------------------------------------------
+
+
+def test_heads_split_the_projection_by_head():
+    x = torch.arange(12.0).view(1, 2, 6)  # 2 positions, 3 heads of 2 dims
+    assert hooks._heads(x, 2).tolist() == [[[0.0, 1.0], [6.0, 7.0]], [[2.0, 3.0], [8.0, 9.0]],
+                                           [[4.0, 5.0], [10.0, 11.0]]]
+
+
+def test_sliding_window_validation_and_restore_on_error():
+    model = SimpleNamespace(config=SimpleNamespace(sliding_window=256))
+    for bad in (0, -3, True, 2.0):
+        with pytest.raises(ValueError) as info:
+            with hooks.sliding_window(model, bad):
+                pass
+        assert str(info.value) == f"window must be a positive number of tokens, got {bad!r}."
+    with pytest.raises(RuntimeError):
+        with hooks.sliding_window(model, 1):
+            assert model.config.sliding_window == 1
+            raise RuntimeError("inside")
+    assert model.config.sliding_window == 256
+
+
+def test_sliding_layers_read_the_layer_types():
+    config = SimpleNamespace(layer_types=["full_attention", "sliding_attention", "sliding_attention", "full_attention"])
+    assert hooks.sliding_layers(config) == [1, 2]
+
+
+def test_capture_qk_shapes_and_rope(lm):
+    model, tokenizer = lm
+    ids = tokenizer("one two three four", return_tensors="pt").input_ids
+    q, k = hooks.capture_qk(model, ids, 3)
+    qr, kr = hooks.capture_qk(model, ids, 3, rotary=True)
+    T = ids.shape[1]
+    assert q.shape == (8, T, 16) and k.shape == (4, T, 16) and q.dtype == torch.float32
+    # RoPE is a rotation: position 0 is left alone, every vector keeps its length, later positions turn
+    torch.testing.assert_close(qr[:, 0], q[:, 0])
+    torch.testing.assert_close(kr.norm(dim=-1), k.norm(dim=-1))
+    assert not torch.allclose(qr[:, 1:], q[:, 1:])
+    with pytest.raises(IndexError, match=r"0\.\.25"):
+        hooks.capture_qk(model, ids, 26)
+
+
+def test_attention_error_refuses_a_pattern_of_the_wrong_shape(lm):
+    model, tokenizer = lm
+    ids = tokenizer("one two", return_tensors="pt").input_ids
+    T = ids.shape[1]
+    with pytest.raises(ValueError) as info:
+        hooks.attention_error(model, ids, 0, torch.zeros(8, T, T + 1))
+    assert str(info.value) == f"expected attention weights of shape (8, {T}, {T}) [head, query, key], got (8, {T}, {T + 1})."
+    with pytest.raises(ValueError) as info:
+        hooks.attention_error(model, ids, 0, [[0.0]])
+    assert str(info.value).endswith("[head, query, key], got list.")
+    with pytest.raises(IndexError, match=r"0\.\.25"):
+        hooks.attention_error(model, ids, 26, torch.zeros(8, T, T))
+    causal = torch.tril(torch.ones(T, T))
+    uniform = (causal / causal.sum(dim=-1, keepdim=True)).expand(8, T, T)
+    error = hooks.attention_error(model, ids, 0, uniform)
+    assert type(error) is float and 0 < error <= 1
