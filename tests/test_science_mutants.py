@@ -594,3 +594,85 @@ def test_attention_error_refuses_a_pattern_of_the_wrong_shape(lm):
     uniform = (causal / causal.sum(dim=-1, keepdim=True)).expand(8, T, T)
     error = hooks.attention_error(model, ids, 0, uniform)
     assert type(error) is float and 0 < error <= 1
+
+
+# --- testtime.sample_answers on a scripted model -----------------------------------------------------------
+
+
+class ScriptedModel:
+    """A stand-in LM whose ``generate`` returns fixed tokens with fixed probabilities, recording what it was asked."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, new_tokens, probs, window=64, vocab=4096):
+        from transformers import GenerationConfig
+
+        self.config = SimpleNamespace(max_position_embeddings=window)
+        self.generation_config = GenerationConfig(eos_token_id=[1, 107], do_sample=False, top_k=50)
+        self.new_tokens, self.probs, self.vocab, self.calls = torch.tensor(new_tokens), probs, vocab, []
+
+    def generate(self, input_ids, attention_mask, generation_config, logits_processor):
+        config = generation_config
+        self.calls.append({"input_ids": input_ids, "attention_mask": attention_mask, "config": config,
+                           "processors": list(logits_processor), "draw": torch.rand(1)})
+        prompts = input_ids.repeat_interleave(config.num_return_sequences, dim=0)
+        logits = []
+        for step in range(self.new_tokens.shape[1]):
+            scores = torch.full((len(self.new_tokens), self.vocab), -math.inf)
+            for row, token in enumerate(self.new_tokens[:, step].tolist()):
+                p = self.probs[row][step]
+                scores[row, token] = math.log(p)
+                scores[row, 4095 if token != 4095 else 4094] = math.log1p(-p) if p < 1 else -math.inf
+            logits.append(scores)
+        return SimpleNamespace(sequences=torch.cat([prompts, self.new_tokens], dim=1), logits=tuple(logits))
+
+
+PARIS, IS, NICE, COMMA, R, OME, EOS, END = 3719, 457, 1593, 367, 1446, 991, 1, 107
+
+
+def test_sample_answers_reads_texts_answers_scores_and_lengths(lm):
+    _, tokenizer = lm
+    model = ScriptedModel([[PARIS, IS, NICE], [R, OME, EOS], [COMMA, EOS, PARIS], [END, PARIS, IS]],
+                          [[0.25, 0.5, 0.5], [0.5, 0.8, 0.9], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    samples = testtime.sample_answers(model, tokenizer, ["a b", "a"], n=2, seed=5)
+    assert samples.prompts == ["a b", "a"] and samples.n == 2
+    assert samples.texts == [[" Paris is nice", " Rome"], [",", ""]]
+    assert samples.answers == [["paris", "rome"], ["", ""]]
+    assert samples.n_tokens.tolist() == [[3, 3], [2, 1]]  # up to and including the first stop token
+    expected = torch.tensor([[math.log(0.25), math.log(0.5 * 0.8)], [-math.inf, -math.inf]])
+    torch.testing.assert_close(samples.answer_logprob, expected)  # "Paris": 1 token; "Rome": " R" + "ome"
+    (call,) = model.calls
+    assert call["input_ids"].tolist() == [[2, 407, 460], [0, 2, 407]]  # left-padded into one batch
+    assert call["attention_mask"].tolist() == [[1, 1, 1], [0, 1, 1]]
+    config = call["config"]
+    assert (config.do_sample, config.temperature, config.top_k, config.top_p) == (True, 1.0, 0, 1.0)
+    assert (config.max_new_tokens, config.num_return_sequences, config.pad_token_id) == (3, 2, 0)
+    assert config.output_logits is True and config.return_dict_in_generate is True
+    assert [type(p) for p in call["processors"]] == [FiniteLogits]
+    assert model.generation_config.do_sample is False and model.generation_config.top_k == 50  # a copy was changed
+    torch.manual_seed(5)
+    assert torch.equal(call["draw"], torch.rand(1))  # generate ran under seed 5
+
+
+def test_sample_answers_default_seed_and_window(lm):
+    _, tokenizer = lm
+    model = ScriptedModel([[PARIS, EOS, EOS]], [[0.5, 0.5, 0.5]], window=6)
+    testtime.sample_answers(model, tokenizer, ["a b"], n=1)  # 3 prompt tokens + 3 new ones = the window of 6
+    torch.manual_seed(0)
+    assert torch.equal(model.calls[0]["draw"], torch.rand(1))
+    with pytest.raises(ValueError, match="max_new_tokens=3 is out of range: use 1..2"):
+        testtime.sample_answers(ScriptedModel([[PARIS]], [[0.5]], window=5), tokenizer, ["a b"], n=1)
+
+
+def test_sample_answers_refuses_bad_arguments(lm):
+    _, tokenizer = lm
+    model = ScriptedModel([[PARIS]], [[0.5]])
+    for n in (0, True, 2.0):
+        with pytest.raises(ValueError) as info:
+            testtime.sample_answers(model, tokenizer, ["a"], n=n)
+        assert str(info.value) == f"n must be a positive number of samples, got {n!r}."
+    for prompts in ("a", [], ["a", ""], ["a", 3]):
+        with pytest.raises(ValueError) as info:
+            testtime.sample_answers(model, tokenizer, prompts, n=1)
+        assert str(info.value) == "prompts must be a non-empty list of non-empty strings (one per question)."
+    assert model.calls == []
