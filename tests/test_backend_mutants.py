@@ -354,3 +354,63 @@ def test_cpu_warning_words():
         "No GPU found: Gemma-2-2b-it will run on the CPU in float32 — about 10.5 GB of RAM and seconds per generated "
         "token, so each notebook takes many minutes. In Colab choose Runtime > Change runtime type > T4 GPU, or set "
         "LAB_BACKEND=offline for the small lab models.")
+
+
+# --- what the second mutation run left: the offline loaders on a (pretend) GPU -----------------------------
+
+
+@pytest.fixture
+def pretend_cuda(fresh, monkeypatch):
+    """``backend.device()`` answers cuda (a T4: capability 7.5); nothing is really moved to a GPU."""
+    monkeypatch.setattr(backend, "device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda dev=None: (7, 5))
+
+
+def test_offline_lm_on_a_gpu_stays_float32_eager_and_is_moved_there(pretend_cuda, monkeypatch, small_lm):
+    import transformers
+
+    model, tokenizer = small_lm
+    moved = []
+    monkeypatch.setattr(type(model), "to", lambda self, dev: moved.append(dev) or self)
+    load_model = Recorder(model)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", load_model)
+    got, _ = backend.load_lm("offline")
+    assert got is model and moved == [torch.device("cuda")]
+    (args, kwargs), = load_model.calls
+    assert args == (offline_dir() / "lm",) and kwargs == {"dtype": torch.float32, "attn_implementation": "eager"}
+
+
+def test_offline_cross_encoder_goes_to_the_device(pretend_cuda, monkeypatch):
+    import sentence_transformers
+
+    made = Recorder("ce")
+    monkeypatch.setattr(sentence_transformers, "CrossEncoder", made)
+    backend.load_cross_encoder("offline")
+    (args, kwargs), = made.calls
+    assert args == (str(offline_dir() / "cross_encoder"),) and kwargs["device"] == "cuda"
+    assert isinstance(kwargs["activation_fn"], nn.Identity)
+
+
+def test_the_sae_goes_to_the_models_device(fresh, monkeypatch):
+    monkeypatch.setattr(backend, "device", lambda: torch.device("meta"))
+    assert backend.load_sae("offline").W_enc.device.type == "meta"
+
+
+def test_describe_offline_on_a_gpu_is_float32(pretend_cuda, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda dev: "Tesla T4")
+    assert backend.describe("offline") == "backend=offline device=cuda (Tesla T4) dtype=float32"
+
+
+@pytest.mark.parametrize("load, name", [(backend.load_lm, "google/gemma-2-2b-it"),
+                                        (backend.load_cross_encoder, "cross-encoder/ms-marco-MiniLM-L-6-v2")])
+def test_a_refused_download_names_the_model(fresh, monkeypatch, load, name):
+    from huggingface_hub.errors import RepositoryNotFoundError
+    import httpx2
+
+    response = httpx2.Response(404, request=httpx2.Request("HEAD", "https://hub.invalid/x"))
+    monkeypatch.setattr(hub, "probe_hub", lambda *a: RepositoryNotFoundError("404", response=response))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", backend.SlowDeviceWarning)
+        with pytest.raises(BackendError) as info:
+            load("gemma")
+    assert str(info.value).startswith(f"Could not load {name}: ")
