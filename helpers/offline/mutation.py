@@ -142,7 +142,18 @@ PYTEST_ARGS = ("-p", "no:cacheprovider", "-p", "no:cov", "-p", "no:nbval", "-p",
                "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:legacypath")
 
 # Survivors judged equivalent: (module, function, changed line before -> after) -> why no test can kill it.
-EQUIVALENT: dict[tuple[str, str, str], str] = {}
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("helpers/hub.py", "find_hf_token", 'token = None -> token = ""'):
+        'the token is only tested with `if not token`, where "" and None are both false',
+    ("helpers/backend.py", "_from_hub",
+     'if hub.classify_hub_error(problem, lookup, needs_token) == "network": -> '
+     'if hub.classify_hub_error(problem, lookup, None) == "network":'):
+        "needs_token only chooses among the non-network causes (no-token / licence / bad-token / not-found); whether "
+        'the answer is "network" does not depend on it',
+    ("helpers/sae.py", "top_activating_tokens",
+     'check_count(k, "k (how many top tokens)", 1) -> check_count(k, "k (how many top tokens)", )'):
+        "check_count's default minimum is 1",
+}
 # The same by rule: (module or "*", a regular expression the change matches, why it cannot change behaviour).
 EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
     ("*", r'encoding="utf-8".* -> (?!.*encoding="utf-8").*(encoding=None|encoding="UTF-8"|\(\s*\)|, \))',
@@ -211,6 +222,11 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      '"\\r\\n" is written unchanged, as with newline=""'),
     ("helpers/coursework/grading/grader.py", r'extrasaction="IGNORE"',
      'csv.DictWriter checks extrasaction.lower() and then only compares it with "raise": "IGNORE" ignores too'),
+    ("helpers/hub.py", r'os\.environ\.get\(name, "XXXX"\)\.strip\(\)\.upper\(\) in \{"1", "ON", "YES", "TRUE"\}',
+     'an unset variable read as "XXXX" is not one of the offline spellings, the same as ""'),
+    ("helpers/sae.py", r"np\.asarray\(params\[key\], (dtype=None)?\)\)",
+     "the arrays are copied into float32 parameters (Parameter.copy_ casts), so reading them as float64 first "
+     "gives the same float32 values as np.float32 (Gemma Scope's arrays are float32 already)"),
     ("helpers/coursework/authoring.py", r"match = LINE_RE\.match\(line\) -> match = None|"
                                         r'if \(match\) and False else line',
      "what LINE_RE cuts off is the trailing `# SOLUTION` comment, which parses (and matches the assignment pattern) "
