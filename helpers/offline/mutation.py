@@ -150,6 +150,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'if hub.classify_hub_error(problem, lookup, None) == "network":'):
         "needs_token only chooses among the non-network causes (no-token / licence / bad-token / not-found); whether "
         'the answer is "network" does not depend on it',
+    ("helpers/attention.py", "previous_token_score",
+     "index = (queries[keep] - 1).view(1, -1, 1).expand(rows.shape[0], -1, 1) -> "
+     "index = (queries[keep] - 1).view(-1, 1).expand(rows.shape[0], -1, 1)"):
+        "expand adds the missing leading dimension: a [query, 1] view expanded to [head, query, 1] is the same "
+        "tensor as a [1, query, 1] one",
     ("helpers/sae.py", "top_activating_tokens",
      'check_count(k, "k (how many top tokens)", 1) -> check_count(k, "k (how many top tokens)", )'):
         "check_count's default minimum is 1",
@@ -224,6 +229,9 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      'csv.DictWriter checks extrasaction.lower() and then only compares it with "raise": "IGNORE" ignores too'),
     ("helpers/hub.py", r'os\.environ\.get\(name, "XXXX"\)\.strip\(\)\.upper\(\) in \{"1", "ON", "YES", "TRUE"\}',
      'an unset variable read as "XXXX" is not one of the offline spellings, the same as ""'),
+    ("helpers/attention.py", r"\.mean\(dim=-1\) -> .*\.mean\(dim=\+1\)$",
+     "the tensor averaged is 2-D, [head, query] (rows[:, keep, 0], or the gathered [head, query, 1] squeezed): "
+     "dim 1 is dim -1"),
     ("helpers/sae.py", r"np\.asarray\(params\[key\], (dtype=None)?\)\)",
      "the arrays are copied into float32 parameters (Parameter.copy_ casts), so reading them as float64 first "
      "gives the same float32 values as np.float32 (Gemma Scope's arrays are float32 already)"),
