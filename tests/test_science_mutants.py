@@ -676,3 +676,42 @@ def test_sample_answers_refuses_bad_arguments(lm):
             testtime.sample_answers(model, tokenizer, prompts, n=1)
         assert str(info.value) == "prompts must be a non-empty list of non-empty strings (one per question)."
     assert model.calls == []
+
+
+def test_tsne_defaults_are_seed_0_and_1000_iterations():
+    points = np.random.default_rng(0).normal(size=(6, 3))
+    default = embeddings.tsne_2d(points, perplexity=2, init="random")
+    assert np.array_equal(default, embeddings.tsne_2d(points, perplexity=2, seed=0, max_iter=1000, init="random"))
+    assert not np.allclose(default, embeddings.tsne_2d(points, perplexity=2, seed=1, init="random"))
+    assert default.shape == (6, 2)
+
+
+@pytest.mark.parametrize("n, method", [(500, "exact"), (501, "barnes_hut")])
+def test_tsne_is_exact_up_to_500_points(monkeypatch, n, method):
+    import sklearn.manifold
+
+    made = []
+
+    class Recorder:
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+
+        def fit_transform(self, data):
+            return np.zeros((len(data), 2), dtype=np.float32)
+
+    monkeypatch.setattr(sklearn.manifold, "TSNE", Recorder)
+    embeddings.tsne_2d(torch.ones(n, 3), perplexity=5, seed=2, max_iter=300, init="random")
+    assert made == [{"n_components": 2, "perplexity": 5, "random_state": 2, "max_iter": 300, "init": "random",
+                     "method": method}]
+
+
+def test_tsne_names_the_vectors_that_hold_nan():
+    with pytest.raises(NumericsError) as info:
+        embeddings.tsne_2d(np.full((4, 2), np.nan), perplexity=2)
+    assert str(info.value).startswith("inf/NaN in the vectors given to t-SNE")
+
+
+def test_an_empty_sentence_list_is_named():
+    with pytest.raises(ValueError) as info:
+        embeddings._check_sentences([])
+    assert str(info.value) == "the sentence list is empty: pass at least one sentence."
