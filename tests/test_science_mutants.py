@@ -715,3 +715,10 @@ def test_an_empty_sentence_list_is_named():
     with pytest.raises(ValueError) as info:
         embeddings._check_sentences([])
     assert str(info.value) == "the sentence list is empty: pass at least one sentence."
+
+
+def test_tsne_reads_every_input_as_float32():
+    points = np.random.default_rng(1).normal(size=(6, 3))  # float64
+    as_float32 = embeddings.tsne_2d(points.astype(np.float32), perplexity=2)
+    assert np.array_equal(embeddings.tsne_2d(points, perplexity=2), as_float32)
+    assert np.array_equal(embeddings.tsne_2d(torch.from_numpy(points), perplexity=2), as_float32)

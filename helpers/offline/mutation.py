@@ -155,6 +155,18 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "index = (queries[keep] - 1).view(-1, 1).expand(rows.shape[0], -1, 1)"):
         "expand adds the missing leading dimension: a [query, 1] view expanded to [head, query, 1] is the same "
         "tensor as a [1, query, 1] one",
+    ("helpers/embeddings.py", "centered",
+     "return vectors - vectors.mean(dim=0, keepdim=True) -> return vectors - vectors.mean(dim=0, keepdim=False)"):
+        "vectors are 2-D (checked): the [d] mean broadcasts over the rows exactly like the [1, d] one",
+    ("helpers/embeddings.py", "centered",
+     "return vectors - vectors.mean(dim=0, keepdim=True) -> return vectors - vectors.mean(dim=0, )"):
+        "vectors are 2-D (checked): the [d] mean broadcasts over the rows exactly like the [1, d] one",
+    ("helpers/embeddings.py", "cosine_similarity_matrix",
+     "unit = torch.nn.functional.normalize(vectors.float(), dim=-1) -> unit = torch.nn.functional.normalize(vectors.float(), )"):
+        "vectors are 2-D (checked), and normalize's default dim=1 is dim -1 there",
+    ("helpers/embeddings.py", "cosine_similarity_matrix",
+     "unit = torch.nn.functional.normalize(vectors.float(), dim=-1) -> unit = torch.nn.functional.normalize(vectors.float(), dim=+1)"):
+        "vectors are 2-D (checked): dim 1 is dim -1",
     ("helpers/sae.py", "top_activating_tokens",
      'check_count(k, "k (how many top tokens)", 1) -> check_count(k, "k (how many top tokens)", )'):
         "check_count's default minimum is 1",
