@@ -270,8 +270,9 @@ def test_finite_logits_passes_minus_inf_and_stops_nan_and_plus_inf():
     scores = torch.tensor([[0.0, -math.inf, 3.0]])
     assert FiniteLogits()(torch.zeros(1, 2, dtype=torch.long), scores) is scores
     for bad in (math.nan, math.inf):
-        with pytest.raises(NumericsError, match="logits"):
+        with pytest.raises(NumericsError) as info:
             FiniteLogits()(None, torch.tensor([[0.0, bad, 1.0]]))
+        assert str(info.value).startswith("inf/NaN in logits:")
 
 
 def test_seeded_rejects_a_non_integer_seed():

@@ -167,6 +167,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("helpers/embeddings.py", "cosine_similarity_matrix",
      "unit = torch.nn.functional.normalize(vectors.float(), dim=-1) -> unit = torch.nn.functional.normalize(vectors.float(), dim=+1)"):
         "vectors are 2-D (checked): dim 1 is dim -1",
+    ("helpers/generation.py", "check_max_new_tokens",
+     'return check_count(max_new_tokens, "max_new_tokens", 1) -> return check_count(max_new_tokens, "max_new_tokens", )'):
+        "check_count's default minimum is 1",
     ("helpers/sae.py", "top_activating_tokens",
      'check_count(k, "k (how many top tokens)", 1) -> check_count(k, "k (how many top tokens)", )'):
         "check_count's default minimum is 1",
