@@ -289,6 +289,7 @@ def test_seeded_rejects_a_non_integer_seed():
 
 # --- testtime ----------------------------------------------------------------------------------------------
 
+from helpers import backend as backend_ids  # noqa: E402
 from helpers import testtime  # noqa: E402
 
 
@@ -341,7 +342,7 @@ class FakeCrossEncoder:
 
     def predict(self, pairs, batch_size, show_progress_bar):
         self.calls.append((list(pairs), batch_size, show_progress_bar))
-        return [float(len(b)) for _, b in pairs]
+        return np.array([len(b) for _, b in pairs], dtype=np.float64)  # any array-like: read as float32
 
 
 def test_cross_encoder_scores_pair_each_prompt_with_its_full_text():
@@ -723,3 +724,15 @@ def test_tsne_reads_every_input_as_float32():
     as_float32 = embeddings.tsne_2d(points.astype(np.float32), perplexity=2)
     assert np.array_equal(embeddings.tsne_2d(points, perplexity=2), as_float32)
     assert np.array_equal(embeddings.tsne_2d(torch.from_numpy(points), perplexity=2), as_float32)
+
+
+def test_answer_length_skips_special_tokens(lm):
+    _, tokenizer = lm
+    # a <bos> in front spells nothing: "Paris" is whole after 2 tokens, and " is" does not change it
+    assert testtime._answer_length(tokenizer, [backend_ids.BOS_ID, PARIS, IS], "paris") == 2
+    assert testtime._answer_length(tokenizer, [PARIS, EOS], "paris") == 1
+
+
+def test_no_samples_means_n_is_zero():
+    empty = torch.zeros(0, 0)
+    assert testtime.Samples([], [], [], empty, empty).n == 0
