@@ -736,3 +736,9 @@ def test_answer_length_skips_special_tokens(lm):
 def test_no_samples_means_n_is_zero():
     empty = torch.zeros(0, 0)
     assert testtime.Samples([], [], [], empty, empty).n == 0
+
+
+def test_tsne_takes_bfloat16_vectors():
+    """Hidden states of the real model on a GPU are bfloat16, a dtype numpy does not have."""
+    points = torch.from_numpy(np.random.default_rng(1).normal(size=(6, 3))).to(torch.bfloat16)
+    assert np.array_equal(embeddings.tsne_2d(points, perplexity=2), embeddings.tsne_2d(points.float(), perplexity=2))
