@@ -742,3 +742,12 @@ def test_tsne_takes_bfloat16_vectors():
     """Hidden states of the real model on a GPU are bfloat16, a dtype numpy does not have."""
     points = torch.from_numpy(np.random.default_rng(1).normal(size=(6, 3))).to(torch.bfloat16)
     assert np.array_equal(embeddings.tsne_2d(points, perplexity=2), embeddings.tsne_2d(points.float(), perplexity=2))
+
+
+def test_a_word_cut_short_is_not_the_answer(lm):
+    """"Par" is spelled by the first token of "Paris" but not completely: the helper falls back to every token."""
+    _, tokenizer = lm
+    par, bare_is = 1536, 443  # "Par", "is" (no space)
+    assert tokenizer.decode([par, bare_is]) == "Paris"
+    assert testtime._answer_length(tokenizer, [par, bare_is], "par") == 2
+    assert testtime._answer_length(tokenizer, [par, IS], "par") == 1  # "Par is": complete after one token

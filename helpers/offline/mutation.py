@@ -170,6 +170,19 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("helpers/generation.py", "check_max_new_tokens",
      'return check_count(max_new_tokens, "max_new_tokens", 1) -> return check_count(max_new_tokens, "max_new_tokens", )'):
         "check_count's default minimum is 1",
+    ("helpers/testtime.py", "_answer_length",
+     "for k in range(1, len(ids) + 1): -> for k in range(len(ids) + 1):"):
+        "k = 0 decodes no token, which spells no word, and the answer is never empty (sample_answers calls it only "
+        "for a non-empty answer)",
+    ("helpers/testtime.py", "_answer_length",
+     "for k in range(1, len(ids) + 1): -> for k in range(1, len(ids) + 2):"):
+        "k = len(ids) + 1 decodes the same tokens as k = len(ids), which already returned or did not match",
+    ("helpers/testtime.py", "_answer_length",
+     "if k == len(ids) or first_word(tokenizer.decode(ids[: k + 1], skip_special_tokens=True)) == answer: -> "
+     "if k == len(ids) or first_word(tokenizer.decode(ids[: k + 2], skip_special_tokens=True)) == answer:"):
+        "the first word of a longer prefix only grows, and once a prefix ends the word, every longer one keeps it: "
+        "two tokens ahead and one token ahead agree except for a special token in the middle of a word, which the "
+        "ids given (cut at the first stop token) never hold",
     ("helpers/sae.py", "top_activating_tokens",
      'check_count(k, "k (how many top tokens)", 1) -> check_count(k, "k (how many top tokens)", )'):
         "check_count's default minimum is 1",
