@@ -177,12 +177,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("helpers/testtime.py", "_answer_length",
      "for k in range(1, len(ids) + 1): -> for k in range(1, len(ids) + 2):"):
         "k = len(ids) + 1 decodes the same tokens as k = len(ids), which already returned or did not match",
-    ("helpers/testtime.py", "_answer_length",
-     "if k == len(ids) or first_word(tokenizer.decode(ids[: k + 1], skip_special_tokens=True)) == answer: -> "
-     "if k == len(ids) or first_word(tokenizer.decode(ids[: k + 2], skip_special_tokens=True)) == answer:"):
-        "the first word of a longer prefix only grows, and once a prefix ends the word, every longer one keeps it: "
-        "two tokens ahead and one token ahead agree except for a special token in the middle of a word, which the "
-        "ids given (cut at the first stop token) never hold",
     ("helpers/sae.py", "top_activating_tokens",
      'check_count(k, "k (how many top tokens)", 1) -> check_count(k, "k (how many top tokens)", )'):
         "check_count's default minimum is 1",
