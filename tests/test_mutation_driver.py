@@ -61,3 +61,15 @@ def test_the_repository_quality_file_has_the_markers():
 
 def test_every_test_file_of_the_selection_exists():
     assert [t for t in mutation.TESTS if not (mutation.REPO_ROOT / t.split("::")[0]).is_file()] == []
+
+
+def test_the_science_modules_run_their_own_tests_only():
+    for module, tests in mutation.MODULE_TESTS.items():
+        assert module in mutation.MODULES
+        assert [t for t in tests if t not in mutation.TESTS] == [], module  # a subset of the fast selection
+    assert mutation.selection(["helpers/hooks.py"]) == ["tests/test_hooks.py", "tests/test_bad_input.py",
+                                                        "tests/test_science_mutants.py"]
+    both = mutation.selection(["helpers/hooks.py", "helpers/sae.py"])
+    assert both[:3] == mutation.selection(["helpers/hooks.py"]) and len(both) == len(set(both))
+    assert mutation.selection(["helpers/hooks.py", "helpers/metrics.py"]) == list(mutation.TESTS)  # metrics: none
+    assert mutation.selection([]) == list(mutation.TESTS)

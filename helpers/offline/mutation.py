@@ -117,7 +117,30 @@ TESTS = (
     "tests/test_embeddings.py",
     "tests/test_generation.py",
     "tests/test_testtime.py",
+    "tests/test_hub_mutants.py",
+    "tests/test_science_mutants.py",
+    "tests/test_backend_mutants.py",
 )
+# The science helpers: the tests that call each one (a subset of TESTS). A run of only these modules (`--only`) selects
+# just these files: mutmut's stats pass over the whole fast selection would otherwise take minutes before the first
+# mutant. Every module of a run must be listed here for the restriction to apply; else the whole of TESTS runs.
+SCIENCE = ("tests/test_backend.py", "tests/test_backend_errors.py", "tests/test_bad_input.py")
+MODULE_TESTS: dict[str, tuple[str, ...]] = {
+    "helpers/hub.py": ("tests/test_backend.py", "tests/test_backend_errors.py", "tests/test_colab.py",
+                       "tests/test_hub_mutants.py"),
+    "helpers/backend.py": (*SCIENCE, "tests/test_backend_mutants.py"),
+    "helpers/sae.py": ("tests/test_sae.py", "tests/test_sae_helpers.py", "tests/test_bad_input.py",
+                       "tests/test_science_mutants.py"),
+    "helpers/hooks.py": ("tests/test_hooks.py", "tests/test_bad_input.py", "tests/test_science_mutants.py"),
+    "helpers/attention.py": ("tests/test_attention.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                             "tests/test_science_mutants.py"),
+    "helpers/embeddings.py": ("tests/test_embeddings.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                              "tests/test_science_mutants.py"),
+    "helpers/generation.py": ("tests/test_generation.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                              "tests/test_science_mutants.py"),
+    "helpers/testtime.py": ("tests/test_testtime.py", "tests/test_bad_input.py", "tests/test_overflow.py",
+                            "tests/test_science_mutants.py"),
+}
 ALSO_COPY = ("data", "notebooks", "README.md", "Makefile", "requirements.txt", "requirements-dev.txt",
              "requirements-lock.txt", ".ci")
 
@@ -126,7 +149,45 @@ PYTEST_ARGS = ("-p", "no:cacheprovider", "-p", "no:cov", "-p", "no:nbval", "-p",
                "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:legacypath")
 
 # Survivors judged equivalent: (module, function, changed line before -> after) -> why no test can kill it.
-EQUIVALENT: dict[tuple[str, str, str], str] = {}
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("helpers/hub.py", "find_hf_token", 'token = None -> token = ""'):
+        'the token is only tested with `if not token`, where "" and None are both false',
+    ("helpers/backend.py", "_from_hub",
+     'if hub.classify_hub_error(problem, lookup, needs_token) == "network": -> '
+     'if hub.classify_hub_error(problem, lookup, None) == "network":'):
+        "needs_token only chooses among the non-network causes (no-token / licence / bad-token / not-found); whether "
+        'the answer is "network" does not depend on it',
+    ("helpers/attention.py", "previous_token_score",
+     "index = (queries[keep] - 1).view(1, -1, 1).expand(rows.shape[0], -1, 1) -> "
+     "index = (queries[keep] - 1).view(-1, 1).expand(rows.shape[0], -1, 1)"):
+        "expand adds the missing leading dimension: a [query, 1] view expanded to [head, query, 1] is the same "
+        "tensor as a [1, query, 1] one",
+    ("helpers/embeddings.py", "centered",
+     "return vectors - vectors.mean(dim=0, keepdim=True) -> return vectors - vectors.mean(dim=0, keepdim=False)"):
+        "vectors are 2-D (checked): the [d] mean broadcasts over the rows exactly like the [1, d] one",
+    ("helpers/embeddings.py", "centered",
+     "return vectors - vectors.mean(dim=0, keepdim=True) -> return vectors - vectors.mean(dim=0, )"):
+        "vectors are 2-D (checked): the [d] mean broadcasts over the rows exactly like the [1, d] one",
+    ("helpers/embeddings.py", "cosine_similarity_matrix",
+     "unit = torch.nn.functional.normalize(vectors.float(), dim=-1) -> unit = torch.nn.functional.normalize(vectors.float(), )"):
+        "vectors are 2-D (checked), and normalize's default dim=1 is dim -1 there",
+    ("helpers/embeddings.py", "cosine_similarity_matrix",
+     "unit = torch.nn.functional.normalize(vectors.float(), dim=-1) -> unit = torch.nn.functional.normalize(vectors.float(), dim=+1)"):
+        "vectors are 2-D (checked): dim 1 is dim -1",
+    ("helpers/generation.py", "check_max_new_tokens",
+     'return check_count(max_new_tokens, "max_new_tokens", 1) -> return check_count(max_new_tokens, "max_new_tokens", )'):
+        "check_count's default minimum is 1",
+    ("helpers/testtime.py", "_answer_length",
+     "for k in range(1, len(ids) + 1): -> for k in range(len(ids) + 1):"):
+        "k = 0 decodes no token, which spells no word, and the answer is never empty (sample_answers calls it only "
+        "for a non-empty answer)",
+    ("helpers/testtime.py", "_answer_length",
+     "for k in range(1, len(ids) + 1): -> for k in range(1, len(ids) + 2):"):
+        "k = len(ids) + 1 decodes the same tokens as k = len(ids), which already returned or did not match",
+    ("helpers/sae.py", "top_activating_tokens",
+     'check_count(k, "k (how many top tokens)", 1) -> check_count(k, "k (how many top tokens)", )'):
+        "check_count's default minimum is 1",
+}
 # The same by rule: (module or "*", a regular expression the change matches, why it cannot change behaviour).
 EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
     ("*", r'encoding="utf-8".* -> (?!.*encoding="utf-8").*(encoding=None|encoding="UTF-8"|\(\s*\)|, \))',
@@ -195,6 +256,14 @@ EQUIVALENT_RULES: tuple[tuple[str, str, str], ...] = (
      '"\\r\\n" is written unchanged, as with newline=""'),
     ("helpers/coursework/grading/results.py", r'extrasaction="IGNORE"',
      'csv.DictWriter checks extrasaction.lower() and then only compares it with "raise": "IGNORE" ignores too'),
+    ("helpers/hub.py", r'os\.environ\.get\(name, "XXXX"\)\.strip\(\)\.upper\(\) in \{"1", "ON", "YES", "TRUE"\}',
+     'an unset variable read as "XXXX" is not one of the offline spellings, the same as ""'),
+    ("helpers/attention.py", r"\.mean\(dim=-1\) -> .*\.mean\(dim=\+1\)$",
+     "the tensor averaged is 2-D, [head, query] (rows[:, keep, 0], or the gathered [head, query, 1] squeezed): "
+     "dim 1 is dim -1"),
+    ("helpers/sae.py", r"np\.asarray\(params\[key\], (dtype=None)?\)\)",
+     "the arrays are copied into float32 parameters (Parameter.copy_ casts), so reading them as float64 first "
+     "gives the same float32 values as np.float32 (Gemma Scope's arrays are float32 already)"),
     ("helpers/coursework/authoring.py", r"match = LINE_RE\.match\(line\) -> match = None|"
                                         r'if \(match\) and False else line',
      "what LINE_RE cuts off is the trailing `# SOLUTION` comment, which parses (and matches the assignment pattern) "
@@ -229,10 +298,17 @@ def _setup_cfg(modules: list[str], tests: list[str]) -> str:
             + "timeout_multiplier = 10.0\n")
 
 
+def selection(modules: list[str]) -> list[str]:
+    """The test files of a run: those of MODULE_TESTS when every module has an entry there, else all of TESTS."""
+    if modules and all(m in MODULE_TESTS for m in modules):
+        return list(dict.fromkeys(t for m in modules for t in MODULE_TESTS[m]))
+    return list(TESTS)
+
+
 def run(out: Path, modules: list[str], jobs: int) -> float:
     """Run mutmut over ``modules`` in a fresh ``out/work``; returns the seconds it took."""
     work = _workdir(out)
-    tests = [t for t in TESTS if (REPO_ROOT / t.split("::")[0]).exists()]
+    tests = [t for t in selection(modules) if (REPO_ROOT / t.split("::")[0]).exists()]
     (work / "setup.cfg").write_text(_setup_cfg(modules, tests), encoding="utf-8")
     env = {**os.environ, "LAB_BACKEND": "offline", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
