@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup sysdeps sysdeps-setup test unit check-data mutation offline-assets verify-assets exercises release submission expected grade merge gradescope clean help
+.PHONY: setup sysdeps sysdeps-setup test unit check-data mutation offline-assets verify-assets course-check exercises release submission expected grade merge gradescope clean help
 
 help:
 	@echo "make setup           system packages (bubblewrap, wordnet-base; apt-get as root, else the command to run) + $(VENV) from requirements-lock.txt"
@@ -27,6 +27,7 @@ help:
 	@echo "make fullsize        random-init Gemma-2-2b + full-size SAE through the helpers (about 11 GB RAM on CPU)"
 	@echo "make exercises       write the student notebooks notebooks/exercises/ from the instructor notebooks"
 	@echo "make check-data      pin the visible checks' expected values (data/checks/) from the instructor solutions"
+	@echo "make course-check [LAB_BACKEND=gemma] [NB='07 08']  run the instructor notebooks; one line per question premise (holds/FAILS)"
 	@echo "make release OUT=DIR write the student repository (no solutions, keys, hidden tests) into DIR"
 	@echo "make submission STUDENT_ID=ID NOTEBOOKS=DIR OUT=DIR   build ID_hw3.zip (what the hand-in cell does)"
 	@echo "make expected        run the instructor solutions on the hidden tests in the sandbox (checks the course)"
@@ -102,6 +103,12 @@ exercises: $(STAMP)
 # The visible checks' expected values, pinned from the instructor solutions (data/checks/NN.json; LAB_BACKEND=gemma adds the real model's).
 check-data: $(STAMP)
 	LAB_BACKEND="$${LAB_BACKEND:-offline}" OMP_NUM_THREADS=1 $(PY) -m helpers.coursework.pin_checks
+
+# Premises of the observation questions on the model students run (helpers/coursework/course_check.py): a TA runs
+# it once on a GPU with LAB_BACKEND=gemma (the default here; the hub must be reachable), CI offline for one notebook.
+NB ?=
+course-check: $(STAMP)
+	LAB_BACKEND="$${LAB_BACKEND:-gemma}" HF_HUB_OFFLINE="$(if $(filter offline,$(LAB_BACKEND)),1,0)" $(PY) -m helpers.coursework.course_check $(NB)
 
 release: $(STAMP)
 	@test -n "$(OUT)" || { echo "usage: make release OUT=DIR (a new folder)"; exit 2; }

@@ -6,6 +6,10 @@ In a notebook::
     answers.choose("p5.q1", ["A", "C"])   # several correct options: a list of letters
     answers.choose("p5.q2", "B")          # exactly one correct option: one letter
     answers.fill("p3.q1", 692)            # a number or a short text
+    answers.predict("p5.q2", "the two 'bank' vectors will be far apart")   # before the cell that shows it
+
+A prediction is one line written *before* running the cell that shows a result: it is not graded,
+and it stays in the notebook you hand in (so you can compare it with what you then saw).
 
 Answers are graded from the notebook itself: write them as literals in the answer cell (the
 grader reads the cell, it does not run it). Exercise points come from hidden tests on your
@@ -94,6 +98,7 @@ class AnswerSheet:
     def __init__(self, notebook: str):
         self.notebook = notebook
         self.answers: dict[str, Any] = {}
+        self.predictions: dict[str, str] = {}
 
     def choose(self, qid: str, choice: Any) -> Any:
         """Answer a multiple-choice question with one letter or a list of letters."""
@@ -108,6 +113,32 @@ class AnswerSheet:
         self.answers[check_question_id(qid)] = value
         print(f"{qid}: {value!r}")
         return value
+
+    def predict(self, qid: str, text: Any) -> str:
+        """Write down what you expect before the next cell shows it (one line, not graded, kept in the hand-in)."""
+        value = normalise_prediction(text)
+        check_question_id(qid)
+        if value:
+            self.predictions[qid] = value
+            print(f"{qid} prediction noted: {value}")
+        else:
+            print(f"{qid}: no prediction yet — write one line in the quotes, then run the cell that shows the result.")
+        return value
+
+
+MAX_PREDICTION = 300
+
+
+def normalise_prediction(text: Any) -> str:
+    """A prediction: one line of text, at most ``MAX_PREDICTION`` characters ("" = not written yet)."""
+    if text is Ellipsis or text is None:
+        return ""
+    if not isinstance(text, str):
+        raise AnswerError(f"a prediction is one line of text in quotes, not {text!r}.")
+    value = " ".join(text.split())
+    if len(value) > MAX_PREDICTION:
+        raise AnswerError(f"a prediction is one line of at most {MAX_PREDICTION} characters (this one has {len(value)}).")
+    return value
 
 
 def answers_in_source(source: str) -> dict[str, Any]:

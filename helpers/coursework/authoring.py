@@ -21,6 +21,10 @@ A cell tagged ``reenter`` (and ``free``) holds an earlier notebook's exercise th
 demonstrations use, so that no locked cell shows that exercise's answer: its first line names it
 (``# Exercise 1.1 from notebook 01: paste your `prompt_ids` here``); its solution is stubbed like an
 exercise's, it is not one of this notebook's exercises (not graded here) and students may edit it.
+
+A cell tagged ``premise`` (instructor only: ``helpers.coursework.premises``) checks the observation a question's
+key rests on; the student version drops it. A cell tagged ``prediction`` (and ``free``) holds the student's
+``answers.predict(...)`` lines, written before the cell that shows the result; it is kept as it is.
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ MD_BEGIN_RE = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
 MD_END_RE = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
 EXERCISE_RE = re.compile(r"Exercise\s+(\d+\.\d+)\s*[—–:-]*\s*(.*)")
 REENTER_TAG = "reenter"
+PREMISE_TAG = "premise"
+PREDICTION_TAG = "prediction"
 REENTER_RE = re.compile(r"^#\s*Exercise\s+(\d+\.\d+)\s+from notebook\s+(\d\d):\s*(.+?)\s*$", re.MULTILINE)
 YOUR_CODE = "# YOUR CODE HERE"
 MD_STUB = "*Your answer here.*"
@@ -255,6 +261,7 @@ def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool
     if not NOTEBOOK_NAME_RE.match(name):
         raise AuthoringError(f"notebook name {name!r} must look like '04_sampling' (two digits, underscore, lowercase).")
     student = copy.deepcopy(nb)
+    student.cells = [c for c in student.cells if PREMISE_TAG not in c.get("metadata", {}).get("tags", [])]
     prefix = NOTEBOOK_NAME_RE.match(name).group(1).lstrip("0") or "0"
     count = 0
     first_code = True

@@ -58,8 +58,8 @@ def _error_line(err: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
-def run_notebook(path: Path, out: Path, timeout: int = DEFAULT_TIMEOUT_S) -> Result:
-    """Execute one notebook in a fresh kernel in ``out``; write ``out/NAME.ipynb`` and ``out/NAME.html``."""
+def run_notebook(path: Path, out: Path, timeout: int = DEFAULT_TIMEOUT_S, cwd: Path | None = None) -> Result:
+    """Execute one notebook in a fresh kernel in ``cwd`` (default ``out``); write ``out/NAME.ipynb`` and ``out/NAME.html``."""
     import nbformat
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -72,7 +72,7 @@ def run_notebook(path: Path, out: Path, timeout: int = DEFAULT_TIMEOUT_S) -> Res
         # IPC sockets, not TCP on localhost: nothing listens on a port, and the kernel has no warning to print.
         km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(out)}})
+                                resources={"metadata": {"path": str(cwd or out)}})
         try:
             client.execute()
         except Exception as err:  # CellExecutionError, CellTimeoutError, DeadKernelError
