@@ -1,6 +1,6 @@
-"""Learning objectives: every numbered content section (`## 1.1 …`, `## 4.1–4.2 …`, `## 3 · …`) and every
-Careful box of an instructor notebook says what a student can do after it, in one fixed form (AUTHORING.md,
-"Skeleton of every notebook"), and the student versions keep those lines."""
+"""Learning objectives: every numbered content section (`## 1.1 …`, `## 4.1–4.2 …`, `## 3 · …`) of an instructor
+notebook says once, right under its heading, what a student can do after it, in one fixed form (AUTHORING.md,
+"Skeleton of every notebook"); nothing else (no Careful box) repeats it; the student versions keep those lines."""
 import re
 
 import nbformat
@@ -13,7 +13,6 @@ PREFIX = "**Objectives.** After this section you can: "
 # "## 1.1 Title", "## 4.1–4.2 Title", "## 8.3–8.4 Title", "## 3 · Title"; not "## Questions" or "## Three rounds"
 NUMBERED = re.compile(r"^## \d+(?:\.\d+)?(?:[–-]\d+(?:\.\d+)?)?(?: ·)? (?P<title>\S.*)$")
 NOT_CONTENT = ("key concepts", "questions", "discussion")
-CAREFUL = "> **Careful —"
 
 
 def _paragraph(lines, start):
@@ -35,40 +34,31 @@ def _next_nonblank(lines, index, step):
 
 
 def objective_problems(cells) -> list[str]:
-    """What is missing or malformed, one line per section or box ([] when every objectives line is there)."""
+    """What is missing, malformed or repeated ([] when every numbered section has its one objectives line).
+
+    The line is the first paragraph under the section's heading; no other line in the notebook (a Careful box
+    included) states objectives, so a section says once what a student can do after it.
+    """
     problems = []
     for number, cell in enumerate(cells):
         if cell["cell_type"] != "markdown":
             continue
         lines = cell["source"].split("\n")
+        allowed = set()
         for index, line in enumerate(lines):
             heading = NUMBERED.match(line)
             if heading and not heading["title"].lower().startswith(NOT_CONTENT):
                 below = _next_nonblank(lines, index, +1)
                 paragraph = _paragraph(lines, below) if below is not None else ""
                 problems += _malformed(paragraph, f"cell {number} {line!r}")
-            elif line.startswith(CAREFUL):
-                end = index
-                while end + 1 < len(lines) and lines[end + 1].startswith(">"):
-                    end += 1
-                inside = [i for i in range(index, end + 1) if lines[i].startswith("> " + PREFIX)]
-                if inside:
-                    problems += _malformed(_paragraph(lines, inside[0]), f"cell {number} box {line[:60]!r}")
-                elif not _opens_its_section(lines, index):
-                    problems.append(f"cell {number} box {line[:60]!r}: no '> {PREFIX.strip()}' line in the box")
+                if below is not None:
+                    allowed.add(below)
+        for index, line in enumerate(lines):
+            if PREFIX.strip() in line and index not in allowed:
+                where = "a Careful box" if line.startswith(">") else "text"
+                problems.append(f"cell {number}: an objectives line in {where} ({line[:50]!r}): one per section, "
+                                "right under its numbered heading")
     return problems
-
-
-def _opens_its_section(lines, box):
-    """A box right under a numbered heading and its objectives line is covered by those objectives."""
-    above = _next_nonblank(lines, box, -1)
-    if above is None:
-        return False
-    start = above
-    while start > 0 and lines[start - 1].strip():
-        start -= 1
-    heading = _next_nonblank(lines, start, -1)
-    return lines[start].startswith(PREFIX) and heading is not None and bool(NUMBERED.match(lines[heading]))
 
 
 def _malformed(paragraph, where):
@@ -81,7 +71,7 @@ def _malformed(paragraph, where):
 
 
 @pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.stem)
-def test_every_numbered_section_and_careful_box_states_its_objectives(path):
+def test_every_numbered_section_states_its_objectives_once(path):
     nb = nbformat.read(path, as_version=4)
     assert any(NUMBERED.match(line) for c in nb.cells if c.cell_type == "markdown" for line in c.source.split("\n"))
     problems = objective_problems(nb.cells)
@@ -102,13 +92,16 @@ def _md(text):
     return nbformat.v4.new_markdown_cell(text)
 
 
-def test_the_check_names_a_missing_or_malformed_objectives_line():
+def test_the_check_names_a_missing_malformed_or_repeated_objectives_line():
     good = f"## 1.1 Title\n\n{PREFIX}do one thing; do another.\n\nText."
-    box = f"> **Careful — a trap.** Text\n> more text.\n>\n> {PREFIX}spot the trap; avoid it."
+    box = "> **Careful — a trap.** Text\n> more text."
     assert objective_problems([_md(good), _md("## Questions\n\nNone."), _md("## Three rounds\n\nNone."),
                                _md(box), _md(f"## 6 · Box section\n\n{PREFIX}a; b.\n\n> **Careful — x.** y")]) == []
     assert "4.1–4.2" in objective_problems([_md("## 4.1–4.2 Filters\n\nText.")])[0]
     assert "3 · Words" in objective_problems([_md("## 3 · Words\n\nText.")])[0]
-    assert "no '> **Objectives.**" in objective_problems([_md("Text.\n\n> **Careful — a trap.** Text.")])[0]
+    assert "Careful box" in objective_problems([_md(f"Text.\n\n> **Careful — a trap.** Text.\n>\n> {PREFIX}a; b.")])[0]
+    assert "in text" in objective_problems([_md(f"## 1.1 T\n\n{PREFIX}a; b.\n\nMore.\n\n{PREFIX}c; d.")])[0]
+    assert len(objective_problems([_md(f"## 1.1 T\n\n{PREFIX}a; b.\n\nMore.\n\n{PREFIX}c; d.")])) == 1
+    assert objective_problems([_md(f"Intro.\n\n{PREFIX}a; b.")])  # no heading above it
     assert "2–3 clauses" in objective_problems([_md(f"## 1.2 T\n\n{PREFIX}only one thing.")])[0]
     assert "2–3 clauses" in objective_problems([_md(f"## 1.2 T\n\n{PREFIX}a; b")])[0]

@@ -34,8 +34,8 @@ SPEC = {
     "notebook": "01_toy",
     "timeout_s": 60,
     "exercises": {
-        "1.1": {"function": "double", "points": 2, "difficulty": 1, "importance": 1, "minutes": 2},
-        "1.2": {"function": "scale", "points": 3, "difficulty": 1, "importance": 1, "minutes": 2},
+        "1.1": {"function": "double", "points": 2, "difficulty": 2, "importance": 1, "minutes": 2},
+        "1.2": {"function": "scale", "points": 3, "difficulty": 2, "importance": 1, "minutes": 20},
     },
     "questions": {
         "p1.q1": {"kind": "choice", "points": 1},

@@ -81,6 +81,27 @@ def _check_exercises(where: str, exercises: dict) -> None:
         functions.add(ex["function"])
         if not _positive(ex.get("points")):
             raise GradingError(f"{where}: exercise {number} needs positive finite 'points', not {ex.get('points')!r}.")
+        _check_effort(where, number, ex)
+
+
+def points_for(difficulty: int, minutes: int) -> int:
+    """An exercise's points follow its effort: its difficulty (1-3 stars) plus one point per full 20 minutes."""
+    return difficulty + minutes // 20
+
+
+def _check_effort(where: str, number: str, ex: dict) -> None:
+    """Where an exercise states its ``difficulty`` and ``minutes``, its points are ``points_for`` of them."""
+    if "difficulty" not in ex and "minutes" not in ex:
+        return
+    difficulty, minutes = ex.get("difficulty"), ex.get("minutes")
+    if not (isinstance(difficulty, int) and not isinstance(difficulty, bool) and 1 <= difficulty <= 3):
+        raise GradingError(f"{where}: exercise {number} has difficulty {difficulty!r}: use 1, 2 or 3 (its stars).")
+    if not (isinstance(minutes, int) and not isinstance(minutes, bool) and minutes > 0):
+        raise GradingError(f"{where}: exercise {number} has minutes {minutes!r}: use a positive whole number.")
+    wanted = points_for(difficulty, minutes)
+    if ex["points"] != wanted:
+        raise GradingError(f"{where}: exercise {number} is worth {ex['points']!r} points, but difficulty {difficulty} "
+                           f"and about {minutes} minutes give {wanted} (points = difficulty + minutes // 20).")
 
 
 def _check_questions(where: str, questions: dict) -> None:
