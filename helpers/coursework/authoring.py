@@ -262,6 +262,7 @@ def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool
         raise AuthoringError(f"notebook name {name!r} must look like '04_sampling' (two digits, underscore, lowercase).")
     student = copy.deepcopy(nb)
     student.cells = [c for c in student.cells if PREMISE_TAG not in c.get("metadata", {}).get("tags", [])]
+    kept = [c for c in nb.cells if PREMISE_TAG not in c.get("metadata", {}).get("tags", [])]  # indexed like student.cells
     prefix = NOTEBOOK_NAME_RE.match(name).group(1).lstrip("0") or "0"
     count = 0
     first_code = True
@@ -281,7 +282,7 @@ def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool
                 cell.source = strip_code(cell.source, number, title, where)
         elif cell.cell_type == "code" and has_solution(cell):
             count += 1
-            number, title = exercise_title(nb.cells, index, f"{prefix}.{count}")
+            number, title = exercise_title(kept, index, f"{prefix}.{count}")
             if only is None or number in only:
                 stubbed = strip_code(cell.source, number, title, where)
                 if python_parses(cell.source) is None and (error := python_parses(stubbed)):
