@@ -281,7 +281,7 @@ def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool
                 cell.source = strip_code(cell.source, number, title, where)
         elif cell.cell_type == "code" and has_solution(cell):
             count += 1
-            number, title = exercise_title(nb.cells, index, f"{prefix}.{count}")
+            number, title = exercise_title(student.cells, index, f"{prefix}.{count}")  # premise cells dropped: student indices
             if only is None or number in only:
                 stubbed = strip_code(cell.source, number, title, where)
                 if python_parses(cell.source) is None and (error := python_parses(stubbed)):
