@@ -32,6 +32,19 @@ def test_exercise_title_takes_the_nearest_markdown_above_and_has_a_fallback():
     assert long == "w" * 80
 
 
+
+def test_a_premise_cell_before_an_exercise_does_not_shift_its_number():
+    """Premise cells are dropped from the student version first: each stub still names its own exercise."""
+    nb = nbformat.v4.new_notebook()
+    premise = code("premise('p1.q1', 'x', observed=1, holds=True)")
+    premise.metadata["tags"] = ["premise"]
+    nb.cells = [code("setup"), md("### Exercise 1.1 — first"),
+                code("def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION"), premise,
+                md("### Exercise 1.2 — second"), code("def g():\n    # BEGIN SOLUTION\n    return 2\n    # END SOLUTION")]
+    student = authoring.make_student(nb, "01_toy", only={"1.2"}, stub_answers=False)
+    stubs = [c.source for c in student.cells if "NotImplementedError" in c.source]
+    assert len(stubs) == 1 and "def g" in stubs[0] and "exercise 1.2: second" in stubs[0]
+
 def test_stub_raise_escapes_the_message():
     assert authoring.stub_raise("    ", "4.1", 'say "hi" \\ bye') == [
         "    # YOUR CODE HERE", '    raise NotImplementedError("exercise 4.1: say \\"hi\\" \\\\ bye")']
