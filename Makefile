@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup sysdeps sysdeps-setup test unit check-data mutation offline-assets verify-assets course-check exercises release submission expected grade merge gradescope clean help
+.PHONY: setup sysdeps sysdeps-setup test coverage unit check-data mutation offline-assets verify-assets course-check exercises release submission expected grade merge gradescope clean help
 
 help:
 	@echo "make setup           system packages (bubblewrap, wordnet-base; apt-get as root, else the command to run) + $(VENV) from requirements-lock.txt"
@@ -20,6 +20,7 @@ help:
 	@echo "make lab             JupyterLab on notebooks/ with the offline backend (LAB_ARGS=--no-browser on a server)"
 	@echo "make run             execute every notebook headless -> build/run/ (.ipynb + .html) and print a summary"
 	@echo "make test            setup, then unit tests + nbval of every notebook on the offline backend, on PYTEST_WORKERS=2 workers"
+	@echo "make coverage        make test with the coverage of helpers/ printed (slower; not enforced)"
 	@echo "make mutation [ONLY=helpers/metrics.py] [J=1]   mutmut over the fast tests -> build/mutation/report.md (times: README, 'How long things take')"
 	@echo "make offline-assets  rebuild data/offline/ (tokenizer, LM, cross-encoder, SAE; deterministic)"
 	@echo "make verify-assets   rebuild into build/offline-check and compare with the committed manifest"
@@ -74,12 +75,15 @@ lab: $(STAMP)
 run: $(STAMP)
 	LAB_BACKEND=offline $(PY) -m helpers.offline.run_all --out build/run $(NOTEBOOKS)
 
-# Coverage of helpers/ is printed, not enforced (the sandboxed harness and the notebook kernels run in other
-# processes and are not measured).
 # PYTEST_WORKERS pytest-xdist workers (2 = the CI machine's cores; tests/conftest.py keeps a file's tests and a
 # notebook's cells on one worker); PYTEST_WORKERS=0 runs everything in this process.
 PYTEST_WORKERS ?= 2
 test: sysdeps $(STAMP)
+	LAB_BACKEND=offline $(PY) -m pytest -q -n $(PYTEST_WORKERS) --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
+
+# The same run with the coverage of helpers/ printed, not enforced (about a sixth slower: coverage traces every
+# line; the sandboxed harness and the notebook kernels run in other processes and are not measured).
+coverage: sysdeps $(STAMP)
 	LAB_BACKEND=offline $(PY) -m pytest -q -n $(PYTEST_WORKERS) --cov=helpers --cov-report=term --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
 
 unit: $(STAMP)

@@ -89,3 +89,42 @@ def run_cli(capsys, monkeypatch):
         return info.value.code, out.out, out.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def expected_cache(tmp_path_factory):
+    """One cache directory of the grader's instructor outputs (``.expected-<course digest>.json``) for the whole
+    run, both pytest-xdist workers included: pass it as ``grade_all(..., cache_dir=expected_cache)``.
+
+    ``warm_expected(course, expected_cache)`` computes a course's outputs once, under a file lock, so the other
+    worker waits for the file instead of running the same solutions again (or reading a half-written file).
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = root / "expected-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
+
+
+def warm_expected(course, cache: Path) -> None:
+    """Make sure ``cache`` holds ``course``'s instructor outputs (grading no zip computes and caches them)."""
+    import fcntl
+
+    from helpers.coursework.grading import grader
+
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / f".expected-{course.digest()}.json").is_file():
+            grader.grade_all([], cache / f"warm-{os.getpid()}", course=course, cache_dir=cache)
+
+
+@pytest.fixture(scope="session")
+def grade_shared(expected_cache):
+    """``grade_shared(zips, out, course, **options)``: ``grade_all`` with the run's shared instructor outputs."""
+    from helpers.coursework.grading import grader
+
+    def grade(zips, out, course, **options):
+        warm_expected(course, expected_cache)
+        return grader.grade_all(zips, out, course=course, cache_dir=expected_cache, **options)
+
+    return grade

@@ -162,7 +162,7 @@ def test_borrowed_solutions_replace_exactly_one_exercise_cell_each():
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, grade_shared):
     from helpers import handin
 
     tmp = tmp_path_factory.mktemp("borrowed")
@@ -178,7 +178,7 @@ def graded(tmp_path_factory):
                 toy.set_cell(nb, f"def {b.function}(", b.source)
             (folder / f"{name}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
         zips.append(handin.build_zip(sid, folder, tmp / "zips"))
-    records = grader.grade_all(zips, tmp / "out", jobs=2, course=course)
+    records = grade_shared(zips, tmp / "out", course, jobs=2)
     return {r["student_id"]: r for r in records}, plan
 
 

@@ -46,7 +46,7 @@ VIA_CHECK = '''def attention_from_scratch(q, k, config, layer):
 
 
 @pytest.fixture(scope="module")
-def graded(course, tmp_path_factory):
+def graded(course, tmp_path_factory, grade_shared):
     tmp = tmp_path_factory.mktemp("course")
     names = list(course.specs)
     numbers = [(name, number) for name in names for number in course.specs[name]["exercises"]]
@@ -67,7 +67,7 @@ def graded(course, tmp_path_factory):
         toy.set_cell(via_check, "def attention_from_scratch", VIA_CHECK)
         subs["viacheck"] = {"08_papers": via_check}
     zips = [write(tmp, sid, nbs) for sid, nbs in subs.items()]
-    records = grader.grade_all(zips, tmp / "out", jobs=2, course=course)
+    records = grade_shared(zips, tmp / "out", course, jobs=2)
     return {r["student_id"]: r for r in records}, odd
 
 

@@ -180,15 +180,37 @@ def test_feature_10004_fires_on_time_travel(lm, sae):
     assert 0 < b < a, (a, b)  # like Gemma's 58.04 vs 31.76 in the original run: smaller, but not zero
 
 
-def _sentence_loss(model, tokenizer, sentences):
-    """Mean nats per predicted token, from the model's own loss (an oracle apart from the build's mean_loss)."""
+def _sentence_loss(model, tokenizer, sentences, batch_size=64):
+    """Mean nats per predicted token, from the model's own loss (an oracle apart from the build's mean_loss).
+
+    Sentences go in batches padded on the right (a causal model's logits for the real tokens do not see the padding,
+    and positions stay 0..n-1), padding left out of the loss by label -100: the same mean as one sentence at a time.
+    """
+    total, count = 0.0, 0
+    ordered = sorted(sentences, key=len)
+    with torch.no_grad():
+        for start in range(0, len(ordered), batch_size):
+            batch = tokenizer(ordered[start:start + batch_size], return_tensors="pt", padding=True,
+                              padding_side="right")  # <bos> + each sentence
+            labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+            predicted = int((labels[:, 1:] != -100).sum())
+            loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+            total += loss.item() * predicted
+            count += predicted
+    return total / count
+
+
+def test_batched_sentence_loss_equals_one_sentence_at_a_time(lm):
+    model, tokenizer = lm
+    sentences = [*corpus.GENERAL_PROBES[:5], "A much longer sentence than the others, so the batch has padding in it."]
     total, count = 0.0, 0
     with torch.no_grad():
         for text in sentences:
-            ids = tokenizer(text, return_tensors="pt")["input_ids"]  # <bos> + the sentence
+            ids = tokenizer(text, return_tensors="pt")["input_ids"]
             total += model(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
             count += ids.shape[1] - 1
-    return total / count
+    assert _sentence_loss(model, tokenizer, sentences, batch_size=4) == pytest.approx(total / count, rel=1e-5)
+    assert tokenizer.padding_side == "left"  # the shared tokenizer is left as the helpers set it
 
 
 @pytest.mark.parametrize("which", ["heldout WordNet sentences", "the course's own probe sentences"])

@@ -39,7 +39,9 @@ class Line:
 
 def observation_questions(notebook: str, spec_dir: Path = SPEC_DIR) -> list[str]:
     """The ids of the questions of ``notebook`` whose key depends on an observation, in spec order."""
-    spec = json.loads((spec_dir / f"{notebook}.json").read_text(encoding="utf-8"))
+    from helpers.coursework.grading.course import load_spec  # the grader's strict validation of the same files
+
+    spec = load_spec(spec_dir)[notebook]
     return [qid for qid, question in spec["questions"].items() if question.get("observation")]
 
 
