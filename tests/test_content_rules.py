@@ -9,6 +9,7 @@ a comprehension. A shown call also leaks when it names a solution call's functio
 one of that call's arguments (``generate(ids, max_new_tokens=...)`` against the solution's full call).
 """
 import ast
+import functools
 import json
 import re
 import textwrap
@@ -21,6 +22,13 @@ from helpers.coursework.grading.course import GradingError, load_spec, points_fo
 
 INSTRUCTOR = authoring.instructor_notebooks()
 MAX_WORDS = 2000
+
+
+@functools.lru_cache(maxsize=None)
+def _versions(path):
+    """``(instructor, student)`` notebooks of ``path``, made once for the module's tests (they only read them)."""
+    instructor = nbformat.read(path, as_version=4)
+    return instructor, authoring.make_student(instructor, path.stem)
 INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 FENCED = re.compile(r"```[a-zA-Z]*\n(.*?)```", re.DOTALL)
 PIECES = (ast.Call, ast.BinOp, ast.BoolOp, ast.Compare, ast.Subscript, ast.Assign, ast.AugAssign, ast.AnnAssign,
@@ -141,9 +149,9 @@ def shown_code(nb) -> list[tuple[int, str]]:
     return shown
 
 
-def hint_leaks(instructor_nb, name: str) -> list[str]:
+def hint_leaks(instructor_nb, name: str, student=None) -> list[str]:
     trees = [t for t in (_parse(code) for code in solution_code(instructor_nb)) if t is not None]
-    student = authoring.make_student(instructor_nb, name)
+    student = student if student is not None else authoring.make_student(instructor_nb, name)
     return [f"cell {index}: `{code.strip()[:80]}` shows {', '.join(found)}"
             for index, code in shown_code(student) if (found := leaks(code, trees))]
 
@@ -155,13 +163,14 @@ def prose_words(nb) -> int:
 
 @pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.stem)
 def test_no_student_visible_text_shows_a_piece_of_the_solution(path):
-    problems = hint_leaks(nbformat.read(path, as_version=4), path.stem)
+    instructor, student = _versions(path)
+    problems = hint_leaks(instructor, path.stem, student)
     assert not problems, f"{path.name}: say the API (names, arguments, shapes), not the code:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.stem)
 def test_student_prose_is_at_most_2000_words(path):
-    student = authoring.make_student(nbformat.read(path, as_version=4), path.stem)
+    student = _versions(path)[1]
     assert prose_words(student) <= MAX_WORDS, f"{path.name}: {prose_words(student)} words of markdown"
 
 
@@ -234,7 +243,7 @@ def _efforts(nb) -> list[tuple[str, int, int, int]]:
 @pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.stem)
 def test_points_follow_the_effort_the_notebook_shows(path):
     spec = load_spec()[path.stem]["exercises"]
-    shown = _efforts(nbformat.read(path, as_version=4))
+    shown = _efforts(_versions(path)[0])
     assert sorted(n for n, *_ in shown) == sorted(spec), f"{path.name}: one effort line under each exercise heading"
     for number, difficulty, importance, minutes in shown:
         ex = spec[number]
