@@ -31,7 +31,7 @@ def pytest_configure(config):
 
 
 # Tests whose cases are slow and independent: with pytest-xdist each case may go to whichever worker is free.
-SPREAD_TESTS = ("tests/test_release.py::test_release_notebook_runs_to_its_first_exercise[",)
+SPREAD_TESTS: tuple[str, ...] = ()
 
 
 def pytest_xdist_make_scheduler(config, log):
