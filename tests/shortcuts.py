@@ -17,6 +17,11 @@ TOP_P_WARPER = '''def top_p_filter(logits, p):
     from transformers import TopPLogitsWarper
     return TopPLogitsWarper(top_p=p, min_tokens_to_keep=1)(None, logits.clone())'''
 
+# Passes the visible check in the notebook (the check's own reference), but is not the student's computation.
+VIA_CHECK = '''def attention_from_scratch(q, k, config, layer):
+    from helpers import checks
+    return checks._attention_reference(q, k, config, layer)'''
+
 # A warper bound when the cell runs, before any case: the guard must already be in place.
 TOP_P_WARPER_EARLY = '''from transformers.generation.logits_process import TopPLogitsWarper as _Nucleus
 _nucleus_call = _Nucleus.__call__

@@ -28,6 +28,7 @@ LIBRARY = {  # notebook -> {function: replacement}
 }
 SECOND = {  # a second attack on some exercises, in a second submission
     "04_sampling_self_bleu": {"top_p_filter": sc.TOP_P_WARPER_EARLY, "sample_with_filter": sc.SAMPLE_ONE_BY_ONE},
+    "08_papers": {"attention_from_scratch": sc.VIA_CHECK},
 }
 LEAKS = {"01_chat_template": ["prompt_ids", "generate_answer", "coherence"],
          "02_multi_turn_chat": ["render_prompt", "chat_round", "top_next_tokens"],
@@ -150,6 +151,21 @@ def test_the_library_doing_the_exercise_scores_nothing(graded, function):
     ex = by_function(records["library"])[function]
     assert ex["earned"] == 0
     assert all(c["message"].startswith("LibraryRuleError") for c in ex["cases"]), ex["cases"][0]["message"]
+
+
+def test_top_p_returning_its_input_scores_nothing_though_one_case_is_right(graded):
+    records, _ = graded
+    identity = by_function(records["identity"])["top_p_filter"]  # the identity stub returns the logits unchanged
+    p_one = [c for c in identity["cases"] if c["case"] == "p = 1 keeps (almost) everything"][0]
+    assert p_one["message"] == "right, but this case counts only when case 'p = 0.9' passes too"  # keeping all is right
+    assert not any(c["passed"] for c in identity["cases"]) and identity["earned"] == 0
+
+
+def test_an_exercise_that_calls_the_visible_checks_scores_nothing(graded):
+    records, _ = graded
+    exercise = by_function(records["second"])["attention_from_scratch"]
+    assert exercise["earned"] == 0
+    assert all("not available while grading" in case["message"] for case in exercise["cases"])
 
 
 def test_a_library_warper_bound_before_the_cases_is_blocked_too(graded):
