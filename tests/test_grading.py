@@ -122,7 +122,7 @@ def test_an_edited_setup_cell_keeps_its_exercise_points_and_is_flagged(course, t
     gone["cells"] = [c for c in gone["cells"] if "import torch" != "".join(c["source"]).strip()]
     demo = solved(paths)
     toy.set_cell(demo, "print(scale(", "print('changed')")
-    got = grade(course, tmp_path, {"setup": setup, "ctx": ctx, "gone": gone, "demo": demo})
+    got = grade(course, tmp_path, {"setup": setup, "ctx": ctx, "gone": gone, "demo": demo}, jobs=2)
     for sid, first_line, change, context in (("setup", "# Setup: in Colab, fetch the course code", "changed", True),
                                               ("ctx", "import torch", "changed", True), ("gone", "import torch", "deleted", True),
                                               ("demo", "print(scale(torch.ones(2), 3.0))", "changed", False)):
@@ -205,7 +205,7 @@ def test_a_hanging_notebook_times_out_and_the_others_still_score(course, tmp_pat
     hang = solved(paths)
     toy.set_cell(hang, "def scale", "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
                                     "def scale(v, k):\n    while True:\n        time.sleep(1)")
-    loaded.specs["01_toy"]["timeout_s"] = 5  # counted from the harness's first line: start-up is not in it
+    loaded.specs["01_toy"]["timeout_s"] = 3  # counted from the harness's first line: start-up is not in it
     try:
         got = grade(course, tmp_path, {"hang": hang, "ok": solved(paths)}, jobs=2)
     finally:

@@ -68,3 +68,15 @@ def test_lazy_imports_count_too(tmp_path):
     known = {".".join(p.relative_to(tmp_path).with_suffix("").parts) for p in paths}
     edges = {".".join(p.relative_to(tmp_path).with_suffix("").parts): imports_of(p, known) for p in paths}
     assert cycles(edges) == [["helpers.a", "helpers.b"]]
+
+
+def test_importing_the_plots_waits_for_the_first_figure_to_load_matplotlib_and_seaborn():
+    import subprocess
+    import sys
+
+    code = ("import sys; from helpers import plots; before = {'seaborn', 'matplotlib.pyplot'} & set(sys.modules); "
+            "plots.plot_scores({'a': 1.0}, 't', ylabel='y'); "
+            "print(sorted(before), sorted({'seaborn', 'matplotlib.pyplot'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                         env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"})
+    assert out.stdout.split("\n")[0] == "[] ['matplotlib.pyplot', 'seaborn']", out.stderr[-2000:]
