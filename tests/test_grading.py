@@ -250,7 +250,7 @@ def test_duplicate_ids_and_id_mismatch_are_reported(course, tmp_path):
     second = toy.write_zip(tmp_path / "b", "same", solved(paths))
     other = toy.write_zip(tmp_path / "c", "renamed", solved(paths))
     other.rename(tmp_path / "c" / "someone_hw3.zip")
-    records = grader.grade_all([first, second, tmp_path / "c" / "someone_hw3.zip"], tmp_path / "out", course=loaded)
+    records = grader.grade_all([first, second, tmp_path / "c" / "someone_hw3.zip"], tmp_path / "out", course=loaded, jobs=2)
     statuses = sorted(r["status"] for r in records)
     assert statuses[0].startswith("duplicate id") and statuses[1:] == ["graded", "graded"]
     mismatch = [r for r in records if r["student_id"] == "someone"][0]
