@@ -61,7 +61,7 @@ def test_toy_student_version_stubs_every_solution():
     sources = [c.source for c in student.cells]
     assert any('raise NotImplementedError("exercise 1.1: implement double")' in s and "    # YOUR CODE HERE" in s for s in sources)
     assert 'answers.choose("p1.q1", ...)  # YOUR CODE HERE\nanswers.fill("p1.q2", ...)  # YOUR CODE HERE' in sources
-    assert any("*Your answer here.*" in s and "Multiply" not in s for s in sources)
+    assert "### Exercise 1.2 — implement `scale`" in sources and not any("Multiply" in s for s in sources)
     assert student.cells[0].source == badge_markdown("notebooks/exercises/01_toy.ipynb")
     assert 'handin.submit("01_toy", student_id=STUDENT_ID)' in sources[-1]
     assert student.metadata["accelerator"] == "GPU" and "widgets" not in student.metadata

@@ -90,7 +90,14 @@ def test_strip_code_marker_errors(source, message):
 
 def test_strip_markdown():
     text = "Intro\n<!-- BEGIN SOLUTION -->\nsecret\n<!--END SOLUTION-->\nafter\n  <!--  BEGIN SOLUTION  -->  \nmore\n<!-- END SOLUTION -->"
-    assert authoring.strip_markdown(text, "w") == "Intro\n*Your answer here.*\nafter\n*Your answer here.*"
+    assert authoring.strip_markdown(text, "w") == "Intro\nafter"
+    region = "<!-- BEGIN SOLUTION -->\nsecret\n\nmore secret\n<!-- END SOLUTION -->"
+    assert authoring.strip_markdown(f"A\n\n{region}\n\nB", "w") == "A\n\nB"  # one blank line between paragraphs
+    assert authoring.strip_markdown(f"{region}\n\nB\n\n\nC", "w") == "B\n\n\nC"  # blank lines away from a region stay
+    assert authoring.strip_markdown(f"A\n\n{region}\n", "w") == "A"
+    assert authoring.strip_markdown(f"A\n{region}\nB\n\n", "w") == "A\nB\n"  # "\n".join of its lines, as before
+    assert authoring.strip_markdown(region, "w") == ""
+    assert authoring.strip_markdown("no\n\n\nregion\n", "w") == "no\n\n\nregion"
     for source, message in (("<!-- BEGIN SOLUTION -->\nx", "w: <!-- BEGIN SOLUTION --> is never closed."),
                             ("x\n<!-- END SOLUTION -->", "w: <!-- END SOLUTION --> without a BEGIN above it."),
                             ("<!-- BEGIN SOLUTION -->\n<!-- BEGIN SOLUTION -->", "w: nested <!-- BEGIN SOLUTION --> in markdown.")):
@@ -175,6 +182,17 @@ def test_make_student_keeps_an_existing_hand_in_cell_and_markdown_without_soluti
     student = authoring.make_student(nb, "01_toy")
     assert student.cells[-1].source == 'handin.submit("01_toy")' and student.cells[-1].id != "submit-code"
     assert student.cells[1].source == "# 01 · Toy\nA notebook for the tests."
+
+
+def test_make_student_drops_a_markdown_cell_that_only_held_solutions_and_keeps_the_rest():
+    nb = toy_notebook()
+    only_solution = nbformat.v4.new_markdown_cell("<!-- BEGIN SOLUTION -->\n*What to see here:* the key.\n<!-- END SOLUTION -->\n")
+    partly = nbformat.v4.new_markdown_cell("## Discussion\n\n<!-- BEGIN SOLUTION -->\nWhat you saw.\n<!-- END SOLUTION -->")
+    nb.cells[2:2] = [only_solution, partly]
+    before = [c.source for c in authoring.make_student(toy_notebook(), "01_toy").cells]
+    after = [c.source for c in authoring.make_student(nb, "01_toy").cells]
+    assert after == before[:3] + ["## Discussion"] + before[3:]  # the toy's cells 1-2 follow the badge
+    assert not any("key" in s or "What you saw" in s for s in after)
 
 
 def test_make_student_answers_can_stay_and_solutions_can_stay():

@@ -57,7 +57,6 @@ PREMISE_TAG = "premise"
 PREDICTION_TAG = "prediction"
 REENTER_RE = re.compile(r"^#\s*Exercise\s+(\d+\.\d+)\s+from notebook\s+(\d\d):\s*(.+?)\s*$", re.MULTILINE)
 YOUR_CODE = "# YOUR CODE HERE"
-MD_STUB = "*Your answer here.*"
 MARKER_WORDS = ("BEGIN SOLUTION", "END SOLUTION", "# SOLUTION")
 
 CELL_KEYS = {"tags", "jupyter", "editable", "deletable"}
@@ -136,23 +135,29 @@ def strip_code(source: str, number: str, title: str, where: str) -> str:
 
 
 def strip_markdown(source: str, where: str) -> str:
-    """Markdown source with every ``<!-- BEGIN SOLUTION -->`` region replaced by a stub line."""
+    """Markdown source without its ``<!-- BEGIN SOLUTION -->`` regions (worked solutions, interpretations, the
+    discussion): they are the instructor's and leave no trace, not even a blank line more than was there."""
     out: list[str] = []
-    inside = False
+    inside = removed = False  # removed: a region was dropped since the last line with text
     for line in source.splitlines():
         if MD_BEGIN_RE.match(line):
             if inside:
                 raise AuthoringError(f"{where}: nested <!-- BEGIN SOLUTION --> in markdown.")
-            inside = True
-            out.append(MD_STUB)
+            inside = removed = True
         elif MD_END_RE.match(line):
             if not inside:
                 raise AuthoringError(f"{where}: <!-- END SOLUTION --> without a BEGIN above it.")
             inside = False
         elif not inside:
+            if line.strip():
+                removed = False
+            elif removed and (not out or not out[-1].strip()):
+                continue  # the blank line on each side of a dropped region becomes one
             out.append(line)
     if inside:
         raise AuthoringError(f"{where}: <!-- BEGIN SOLUTION --> is never closed.")
+    while removed and out and not out[-1].strip():
+        out.pop()
     return "\n".join(out)
 
 
@@ -303,6 +308,7 @@ def make_student(nb, name: str, only: set[str] | None = None, stub_answers: bool
         if locked:
             metadata |= {"deletable": False, "editable": False}
         cell.metadata = nbformat.from_dict(dict(sorted(metadata.items())))
+    student.cells = [c for c in student.cells if c.cell_type != "markdown" or c.source.strip()]  # solution-only cells
     badge = nbformat.v4.new_markdown_cell(badge_markdown(f"notebooks/exercises/{name}.ipynb"), id=BADGE_ID)
     student.cells.insert(0, badge)
     if "handin.submit(" not in "".join(c.source for c in nb.cells if c.cell_type == "code"):
