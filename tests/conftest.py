@@ -30,24 +30,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: starts Jupyter kernels or other processes (left out of `make mutation`)")
 
 
-# Tests whose cases are slow and independent: with pytest-xdist each case may go to whichever worker is free.
-SPREAD_TESTS: tuple[str, ...] = ()
-
-
 def pytest_xdist_make_scheduler(config, log):
     """``make test`` runs on two pytest-xdist workers, one test file at a time per worker.
 
-    A file's tests stay on one worker, so a module-scoped fixture (a graded class, a built release) is made
-    once, and the cells of one notebook (nbval) run in order in one kernel. The cases of ``SPREAD_TESTS`` are
-    spread one by one. (``--dist loadgroup`` would do this with marks, but its node-id suffix does not take
-    effect with pytest 9.)
+    A file's tests stay on one worker, so a module-scoped fixture (a graded batch, a built release, a Jupyter
+    kernel) is made once, and the cells of one notebook (nbval) run in order in one kernel. (``--dist loadgroup``
+    would do this with marks, but its node-id suffix does not take effect with pytest 9.)
     """
     from xdist.scheduler import LoadScopeScheduling
 
     class FileScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith(SPREAD_TESTS):
-                return nodeid
             return nodeid.split("::", 1)[0]
 
     return FileScheduling(config, log)

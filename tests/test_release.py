@@ -102,8 +102,8 @@ def test_release_notebook_runs_to_its_first_exercise(released, student_kernel, p
     """Top to bottom, a fresh student notebook stops only at its first unsolved exercise."""
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.read(released / "notebooks" / "exercises" / path.name, as_version=4)
     folder = released / "notebooks" / "exercises"
+    nb = nbformat.read(folder / path.name, as_version=4)
     fresh = nbformat.v4.new_code_cell(f"%reset -f\nimport os\nos.chdir({str(folder)!r})\ndel os")
     student_kernel.nb = nbformat.v4.new_notebook(cells=[fresh])
     student_kernel.execute_cell(fresh, 0, store_history=False)
