@@ -1,4 +1,6 @@
 """The memory estimate's formulas against real tensors of a tiny Gemma-2."""
+import time
+
 import torch
 from transformers import Gemma2Config, Gemma2ForCausalLM
 
@@ -79,3 +81,14 @@ def test_gpu_section_renders_every_run_and_step():
     for run in runs:
         assert f"| {run['dtype']} | {run['cuda_max_memory_allocated_gb']:.2f} GB |" in text
     assert text.count("\n| 0") == len(runs[0]["workloads"])
+
+
+def test_bench_records_the_hosts_speed_at_the_start_and_end_of_a_run():
+    from helpers.offline import bench
+
+    start = time.perf_counter()
+    speed = bench.host_speed(0.05)
+    assert time.perf_counter() - start >= 0.05 and speed > 0  # it runs for (at least) the time asked
+    assert bench.host_speed_lines({}) == []  # a run made before the reference existed says nothing of it
+    line, blank = bench.host_speed_lines({"host_speed_start": 31.6, "host_speed_end": 22.4})
+    assert "32 M iterations/s at the start, 22 M/s at the end" in line and blank == ""

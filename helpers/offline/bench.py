@@ -30,6 +30,28 @@ PARAPHRASE_PROMPT = (
 )
 
 
+def host_speed(seconds: float = 1.0) -> float:
+    """Millions of iterations a second of a fixed pure-Python loop on one core: the host's speed when a run was made.
+
+    Shared machines (a VM beside others) slow down and speed up by a third or more within an hour; ``make bench``
+    measures this at its start and end so that two runs' times can be compared (or set aside)."""
+    count, start = 0, time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(1000):
+            count += 1
+    return count / (time.perf_counter() - start) / 1e6
+
+
+def host_speed_lines(env: dict) -> list[str]:
+    """BENCHMARKS.md's sentence on the host's speed at the run's start and end (none for a run that lacks them)."""
+    if "host_speed_start" not in env:
+        return []
+    return [f"Host speed (`host_speed`, a fixed pure-Python loop on one core): {env['host_speed_start']:.0f} M "
+            f"iterations/s at the start, {env['host_speed_end']:.0f} M/s at the end of this run; times here scale "
+            "with it.", ""]
+
+
 def median_time(fn, repeats: int) -> float:
     """Median wall seconds of ``fn()`` over ``repeats`` runs."""
     times = []
@@ -186,6 +208,7 @@ def markdown(results: dict) -> str:
         "from Gemma-2-2b's config (`helpers/offline/memory.py`), not a measurement.", "",
         f"Machine: {env['machine']}, {env['cpus']} CPU cores, torch {env['torch']}, transformers "
         f"{env['transformers']}, Python {env['python']}; date {env['date']}; repeats {env['repeats']}.", "",
+        *host_speed_lines(env),
         "| measure | value | goal |", "|---|---|---|",
         f"| sampling_batched_speedup (20 samples, 1 call vs 20 calls, offline, CPU) | {results['sampling_batched_speedup']:.1f}× "
         f"({results['loop_s']:.2f} s vs {results['batched_s']:.2f} s) | ≥ 8 |",
@@ -264,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    speed_start = host_speed()
     torch.manual_seed(0)
     model, tokenizer = backend.load_lm("offline")
     results: dict = {}
@@ -282,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
         "transformers": transformers.__version__, "python": platform.python_version(),
         "date": datetime.date.today().isoformat(), "repeats": args.repeats,
+        "host_speed_start": speed_start, "host_speed_end": host_speed(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
